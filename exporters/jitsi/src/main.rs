@@ -1,0 +1,46 @@
+//! vigie-jitsi-exporter: a drop-in replacement for node_exporter.
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use vigie_common::cli::{LogArgs, WebArgs};
+use vigie_common::selfmetrics::BuildInfo;
+use vigie_common::{Exporter, MetricSet, Reply, Request, ServeSpec};
+
+/// Prometheus exporter for hardware and OS metrics exposed by *NIX kernels,
+/// compatible with node_exporter.
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(flatten)]
+    web: WebArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+fn spec() -> ServeSpec {
+    ServeSpec {
+        binary: "vigie-jitsi-exporter",
+        title: "Jitsi Exporter",
+        description: "Exports Jitsi Videobridge, Jicofo and Prosody metrics (Vigie).",
+        build: BuildInfo::new("jitsi_exporter", env!("CARGO_PKG_VERSION")),
+        default_port: 9888,
+        go_counterpart: "prometheus-jitsi-meet-exporter",
+        links: vec![],
+    }
+}
+
+struct Stub;
+
+impl Exporter for Stub {
+    async fn metrics(&self, _req: Request) -> Reply {
+        Reply::Metrics(MetricSet::new())
+    }
+}
+
+fn main() -> ExitCode {
+    let spec = spec();
+    let cli: Cli = vigie_common::cli::parse(&spec);
+    cli.log.init();
+    tracing::info!(version = spec.build.version, "Starting vigie-jitsi-exporter");
+    vigie_common::serve::run(spec, &cli.web, Arc::new(Stub))
+}

@@ -25,12 +25,22 @@ pub struct WebArgs {
     pub config_file: Option<PathBuf>,
 
     /// Path under which to expose metrics.
-    #[arg(id = "web.telemetry-path", long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    #[arg(
+        id = "web.telemetry-path",
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
     pub telemetry_path: String,
 
     /// Maximum number of parallel scrape requests; excess requests get 503 at
     /// once. 0 disables the limit.
-    #[arg(id = "web.max-requests", long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    #[arg(
+        id = "web.max-requests",
+        long = "web.max-requests",
+        value_name = "N",
+        default_value_t = 40
+    )]
     pub max_requests: usize,
 
     /// Answer in OpenMetrics 1.0 when the client's Accept header prefers it.
@@ -41,7 +51,10 @@ pub struct WebArgs {
 
     /// Exclude metrics about the exporter itself (process_*, *_build_info,
     /// promhttp_*).
-    #[arg(id = "web.disable-exporter-metrics", long = "web.disable-exporter-metrics")]
+    #[arg(
+        id = "web.disable-exporter-metrics",
+        long = "web.disable-exporter-metrics"
+    )]
     pub disable_exporter_metrics: bool,
 }
 
@@ -50,11 +63,21 @@ pub struct WebArgs {
 #[command(next_help_heading = "Logging")]
 pub struct LogArgs {
     /// Only log messages with the given severity or above.
-    #[arg(id = "log.level", long = "log.level", value_enum, default_value = "info")]
+    #[arg(
+        id = "log.level",
+        long = "log.level",
+        value_enum,
+        default_value = "info"
+    )]
     pub level: LogLevel,
 
     /// Output format of log messages.
-    #[arg(id = "log.format", long = "log.format", value_enum, default_value = "logfmt")]
+    #[arg(
+        id = "log.format",
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt"
+    )]
     pub format: LogFormat,
 }
 
@@ -78,6 +101,21 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    parse_augmented(spec, args, |cmd| cmd).0
+}
+
+/// As [`parse_from`], letting the caller add arguments built at run time
+/// (e.g. one `--collector.<name>` flag per collector); returns the matches too.
+pub fn parse_augmented<C, I, T>(
+    spec: &ServeSpec,
+    args: I,
+    augment: impl FnOnce(clap::Command) -> clap::Command,
+) -> (C, clap::ArgMatches)
+where
+    C: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     let version = spec.build.version_text(spec.binary);
     // clap prints "<name> <long_version>"; drop our leading binary name.
     let long = version
@@ -91,6 +129,7 @@ where
         .mut_arg("web.listen-address", |a| {
             a.default_value(format!(":{}", spec.default_port))
         });
-    let matches = cmd.get_matches_from(args);
-    C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let matches = augment(cmd).get_matches_from(args);
+    let parsed = C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    (parsed, matches)
 }

@@ -25,7 +25,11 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{path}: file is {size} bytes, more than the limit of {limit} bytes")]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("{path}: not valid UTF-8 at line {line}, column {column}")]
     NotUtf8 {
         path: PathBuf,
@@ -134,7 +138,12 @@ pub fn read_config_text(path: &Path) -> Result<String, ConfigError> {
 
 fn line_col(prefix: &[u8]) -> (usize, usize) {
     let line = prefix.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = prefix.len() - prefix.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
+    let column = prefix.len()
+        - prefix
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
     (line, column)
 }
 
@@ -191,7 +200,10 @@ fn check_shape(path: &Path, text: &str) -> Result<(), ConfigError> {
                     }
                 }
                 ']' | '}' if !in_single && !in_double => depth = depth.saturating_sub(1),
-                '*' if !in_single && !in_double && (prev == ' ' || prev == '[' || prev == ',' || col == 0) => {
+                '*' if !in_single
+                    && !in_double
+                    && (prev == ' ' || prev == '[' || prev == ',' || col == 0) =>
+                {
                     aliases += 1;
                     if aliases > MAX_ALIASES {
                         return Err(ConfigError::Syntax {
@@ -267,7 +279,9 @@ impl PromDuration {
         let mut total_ms: u128 = 0;
         let mut rest = s;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(format!("not a valid duration string: {s:?}"));
             }
@@ -275,7 +289,9 @@ impl PromDuration {
                 .parse()
                 .map_err(|_| format!("not a valid duration string: {s:?}"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             let ms: u128 = match unit {
@@ -286,10 +302,17 @@ impl PromDuration {
                 "d" => 86_400_000,
                 "w" => 604_800_000,
                 "y" => 31_536_000_000,
-                _ => return Err(format!("not a valid duration string: {s:?} (unknown unit {unit:?})")),
+                _ => {
+                    return Err(format!(
+                        "not a valid duration string: {s:?} (unknown unit {unit:?})"
+                    ))
+                }
             };
             total_ms = total_ms
-                .checked_add(n.checked_mul(ms).ok_or_else(|| format!("duration out of range: {s:?}"))?)
+                .checked_add(
+                    n.checked_mul(ms)
+                        .ok_or_else(|| format!("duration out of range: {s:?}"))?,
+                )
                 .ok_or_else(|| format!("duration out of range: {s:?}"))?;
         }
         let ms = u64::try_from(total_ms).map_err(|_| format!("duration out of range: {s:?}"))?;
@@ -385,11 +408,16 @@ mod tests {
 
     #[test]
     fn alias_bomb_is_rejected() {
-        let mut text = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut text = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         let mut prev = "a".to_string();
         for i in 0..9 {
             let name = format!("b{i}");
-            text.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 9].join(",")));
+            text.push_str(&format!(
+                "{name}: &{name} [{}]\n",
+                vec![format!("*{prev}"); 9].join(",")
+            ));
             prev = name;
         }
         let start = std::time::Instant::now();
@@ -409,7 +437,13 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (s, ms) in [("5s", 5000), ("1m30s", 90_000), ("250ms", 250), ("0", 0), ("1h", 3_600_000)] {
+        for (s, ms) in [
+            ("5s", 5000),
+            ("1m30s", 90_000),
+            ("250ms", 250),
+            ("0", 0),
+            ("1h", 3_600_000),
+        ] {
             assert_eq!(PromDuration::parse(s).unwrap().0.as_millis(), ms);
         }
         assert_eq!(PromDuration::parse("90s").unwrap().to_string(), "1m30s");

@@ -205,7 +205,8 @@ impl MetricSet {
     }
 
     pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        self.family(name, help, MetricType::Gauge).add(labels, value);
+        self.family(name, help, MetricType::Gauge)
+            .add(labels, value);
     }
 
     pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
@@ -561,7 +562,10 @@ mod tests {
         let mut set = MetricSet::new();
         set.gauge("g", "h", &[("a", "1")], 1.0);
         set.gauge("g", "h", &[("a", "1")], 2.0);
-        assert_eq!(set.encode_text(), "# HELP g h\n# TYPE g gauge\ng{a=\"1\"} 1\n");
+        assert_eq!(
+            set.encode_text(),
+            "# HELP g h\n# TYPE g gauge\ng{a=\"1\"} 1\n"
+        );
     }
 
     #[test]
@@ -581,12 +585,13 @@ mod tests {
     #[test]
     fn histogram_and_summary_layout() {
         let mut set = MetricSet::new();
-        set.family("h", "help", MetricType::Histogram).add_histogram(
-            vec![("l".into(), "v".into())],
-            vec![(0.5, 1.0), (1.0, 2.0)],
-            1.5,
-            3.0,
-        );
+        set.family("h", "help", MetricType::Histogram)
+            .add_histogram(
+                vec![("l".into(), "v".into())],
+                vec![(0.5, 1.0), (1.0, 2.0)],
+                1.5,
+                3.0,
+            );
         set.family("s", "help", MetricType::Summary).add_summary(
             vec![],
             vec![(0.5, 0.25)],

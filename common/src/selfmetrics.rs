@@ -179,7 +179,10 @@ mod tests {
     fn stat_with_odd_name() {
         let s = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 500 1000000 250 18446744073709551615";
         let st = parse_stat(s).unwrap();
-        assert_eq!((st.utime, st.stime, st.starttime, st.vsize, st.rss_pages), (7, 3, 500, 1000000, 250));
+        assert_eq!(
+            (st.utime, st.stime, st.starttime, st.vsize, st.rss_pages),
+            (7, 3, 500, 1000000, 250)
+        );
         assert!(parse_stat("garbage").is_none());
     }
 

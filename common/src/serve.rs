@@ -247,7 +247,11 @@ pub struct Server<E> {
 impl<E: Exporter> Server<E> {
     /// Loads the web config and binds every listen address. Must be called
     /// inside a tokio runtime.
-    pub async fn bind(spec: ServeSpec, args: &WebArgs, exporter: Arc<E>) -> Result<Self, ServeError> {
+    pub async fn bind(
+        spec: ServeSpec,
+        args: &WebArgs,
+        exporter: Arc<E>,
+    ) -> Result<Self, ServeError> {
         let web = WebConfigWatcher::new(args.config_file.clone())?;
         let addrs = if args.listen_address.is_empty() {
             vec![format!(":{}", spec.default_port)]
@@ -281,7 +285,10 @@ impl<E: Exporter> Server<E> {
 
     /// The addresses actually bound (useful with port 0).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
@@ -337,7 +344,10 @@ impl<E: Exporter> Server<E> {
     }
 }
 
-async fn accept_loop(listener: TcpListener, tx: tokio::sync::mpsc::Sender<(TcpStream, SocketAddr)>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tx: tokio::sync::mpsc::Sender<(TcpStream, SocketAddr)>,
+) {
     loop {
         match listener.accept().await {
             Ok((s, peer)) => {
@@ -508,8 +518,10 @@ async fn route<E: Exporter>(
             .unwrap_or(false);
         if !ok {
             let mut r = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-            r.headers_mut()
-                .insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+            r.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic"),
+            );
             return r;
         }
     }
@@ -549,11 +561,17 @@ async fn route<E: Exporter>(
         "/-/ready" => return plain(StatusCode::OK, "Ready"),
         "/-/reload" => {
             if request.method != Method::POST && request.method != Method::PUT {
-                return plain(StatusCode::METHOD_NOT_ALLOWED, "This endpoint requires a POST request.\n");
+                return plain(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "This endpoint requires a POST request.\n",
+                );
             }
             return match do_reload(shared).await {
                 Ok(()) => plain(StatusCode::OK, ""),
-                Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")),
+                Err(e) => plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("failed to reload config: {e}\n"),
+                ),
             };
         }
         _ => {}
@@ -601,7 +619,12 @@ async fn limited<E: Exporter>(
     resp
 }
 
-fn finish(reply: Reply, accept: &str, gzip: bool, openmetrics: bool) -> http::Response<Full<Bytes>> {
+fn finish(
+    reply: Reply,
+    accept: &str,
+    gzip: bool,
+    openmetrics: bool,
+) -> http::Response<Full<Bytes>> {
     match reply {
         Reply::Metrics(set) => encode_metrics(&set, accept, gzip, openmetrics),
         Reply::Body {
@@ -626,7 +649,12 @@ fn plain(status: StatusCode, body: impl Into<String>) -> http::Response<Full<Byt
 }
 
 /// Encodes a metric set as negotiated, gzipped when asked.
-pub fn encode_metrics(set: &MetricSet, accept: &str, gzip: bool, openmetrics: bool) -> http::Response<Full<Bytes>> {
+pub fn encode_metrics(
+    set: &MetricSet,
+    accept: &str,
+    gzip: bool,
+    openmetrics: bool,
+) -> http::Response<Full<Bytes>> {
     let om = openmetrics && prefers_openmetrics(accept);
     let (text, ctype) = if om {
         (set.encode_openmetrics(), OPENMETRICS_CONTENT_TYPE)
@@ -650,7 +678,10 @@ pub fn encode_metrics(set: &MetricSet, accept: &str, gzip: bool, openmetrics: bo
 
 fn gzip_bytes(data: &[u8]) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::fast(),
+    );
     enc.write_all(data)?;
     enc.finish()
 }
@@ -805,9 +836,7 @@ pub fn parse_listen_address(a: &str) -> Result<(Option<String>, u16), String> {
     let (host, port) = a
         .rsplit_once(':')
         .ok_or_else(|| "missing port (use host:port or :port)".to_owned())?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("invalid port {port:?}"))?;
+    let port: u16 = port.parse().map_err(|_| format!("invalid port {port:?}"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     Ok(((!host.is_empty()).then(|| host.to_owned()), port))
 }
@@ -873,7 +902,11 @@ fn listen(addr: SocketAddr, dual_stack: bool) -> std::io::Result<TcpListener> {
 /// Everything a `main` needs: logging is set up by the caller; this raises
 /// the fd limit, starts the runtime, binds, serves until SIGTERM/SIGINT and
 /// reloads on SIGHUP. Returns the process exit code.
-pub fn run<E: Exporter>(spec: ServeSpec, args: &WebArgs, exporter: Arc<E>) -> std::process::ExitCode {
+pub fn run<E: Exporter>(
+    spec: ServeSpec,
+    args: &WebArgs,
+    exporter: Arc<E>,
+) -> std::process::ExitCode {
     match crate::sys::raise_nofile_limit() {
         Ok(n) => tracing::debug!(limit = n, "open file limit"),
         Err(e) => tracing::warn!(err = %e, "could not raise the open file limit"),
@@ -900,7 +933,9 @@ pub fn run<E: Exporter>(spec: ServeSpec, args: &WebArgs, exporter: Arc<E>) -> st
         };
         let shared = server.shared();
         tokio::spawn(async move {
-            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
                 return;
             };
             while hup.recv().await.is_some() {
@@ -930,10 +965,16 @@ pub async fn shutdown_signal() {
 }
 
 /// Reads a request body with a size bound (for exporters that accept POSTs).
-pub async fn read_limited<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> std::io::Result<Vec<u8>> {
+pub async fn read_limited<R: AsyncRead + Unpin>(
+    mut r: R,
+    limit: usize,
+) -> std::io::Result<Vec<u8>> {
     use tokio::io::AsyncReadExt;
     let mut buf = Vec::new();
-    (&mut r).take(limit as u64 + 1).read_to_end(&mut buf).await?;
+    (&mut r)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .await?;
     if buf.len() > limit {
         return Err(std::io::Error::other("body too large"));
     }
@@ -950,8 +991,14 @@ mod tests {
     #[test]
     fn listen_addresses() {
         assert_eq!(parse_listen_address(":9100").unwrap(), (None, 9100));
-        assert_eq!(parse_listen_address("127.0.0.1:1").unwrap(), (Some("127.0.0.1".into()), 1));
-        assert_eq!(parse_listen_address("[::1]:9100").unwrap(), (Some("::1".into()), 9100));
+        assert_eq!(
+            parse_listen_address("127.0.0.1:1").unwrap(),
+            (Some("127.0.0.1".into()), 1)
+        );
+        assert_eq!(
+            parse_listen_address("[::1]:9100").unwrap(),
+            (Some("::1".into()), 9100)
+        );
         assert!(parse_listen_address("9100").is_err());
         assert!(parse_listen_address(":99999").is_err());
     }
@@ -962,7 +1009,9 @@ mod tests {
         assert!(prefers_openmetrics(prom2));
         assert!(!prefers_openmetrics("text/plain;version=0.0.4"));
         assert!(!prefers_openmetrics(""));
-        assert!(!prefers_openmetrics("application/openmetrics-text;version=1.0.0;q=0.1,text/plain"));
+        assert!(!prefers_openmetrics(
+            "application/openmetrics-text;version=1.0.0;q=0.1,text/plain"
+        ));
         assert!(accepts_gzip("gzip, deflate"));
         assert!(accepts_gzip("br;q=1.0, gzip;q=0.8"));
         assert!(!accepts_gzip("gzip;q=0"));
@@ -971,7 +1020,10 @@ mod tests {
 
     #[test]
     fn request_params() {
-        let r = Request::new(Method::GET, "/probe?target=a%20b&module=x&collect[]=1&collect[]=2");
+        let r = Request::new(
+            Method::GET,
+            "/probe?target=a%20b&module=x&collect[]=1&collect[]=2",
+        );
         assert_eq!(r.param("target"), Some("a b"));
         assert_eq!(r.params("collect[]").collect::<Vec<_>>(), vec!["1", "2"]);
         assert_eq!(r.param("none"), None);

@@ -128,7 +128,14 @@ pub fn wait_listening(mut p: Proc, timeout: Duration) -> Proc {
 fn listening_address(log: &str) -> Option<SocketAddr> {
     log.lines()
         .filter(|l| l.contains("Listening on"))
-        .find_map(|l| l.split("address=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .find_map(|l| {
+            l.split("address=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
@@ -158,14 +165,19 @@ pub fn http_get(url: &str) -> (u16, Vec<(String, String)>, String) {
 }
 
 /// As [`http_get`], with a method and extra headers.
-pub fn http_request(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
+pub fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
     use std::io::Write;
     let rest = url.strip_prefix("http://").expect("http:// URL");
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let mut s = std::net::TcpStream::connect(hostport).unwrap_or_else(|e| panic!("connect {hostport}: {e}"));
+    let mut s = std::net::TcpStream::connect(hostport)
+        .unwrap_or_else(|e| panic!("connect {hostport}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(60))).ok();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -179,7 +191,10 @@ pub fn http_request(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, 
 }
 
 fn parse_response(raw: &[u8]) -> (u16, Vec<(String, String)>, String) {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut body = raw[split + 4..].to_vec();
     let mut lines = head.lines();
@@ -192,7 +207,10 @@ fn parse_response(raw: &[u8]) -> (u16, Vec<(String, String)>, String) {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
     (status, headers, String::from_utf8_lossy(&body).to_string())
@@ -201,8 +219,11 @@ fn parse_response(raw: &[u8]) -> (u16, Vec<(String, String)>, String) {
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -277,7 +298,10 @@ pub fn promtool_check(text: &str, allowed: &[&str]) -> Result<(), String> {
         .filter(|l| !allowed.iter().any(|a| l.starts_with(a)))
         .collect();
     if out.status.code() == Some(1) {
-        return Err(format!("promtool could not parse the output: {}", findings.join("\n")));
+        return Err(format!(
+            "promtool could not parse the output: {}",
+            findings.join("\n")
+        ));
     }
     if findings.is_empty() {
         Ok(())
@@ -369,14 +393,23 @@ pub fn workspace_root() -> PathBuf {
 /// `allowed` name prefixes), and a port already in use makes it exit
 /// non-zero within 5 s naming the address.
 pub fn check_binary_basics(bin: &str, default_port: u16, extra_args: &[&str], allowed: &[&str]) {
-    let out = Command::new(bin).arg("--help").output().expect("run --help");
+    let out = Command::new(bin)
+        .arg("--help")
+        .output()
+        .expect("run --help");
     assert!(out.status.success(), "--help failed");
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--web.listen-address"), "{help}");
-    assert!(help.contains(&format!(":{default_port}")), "default port in --help: {help}");
+    assert!(
+        help.contains(&format!(":{default_port}")),
+        "default port in --help: {help}"
+    );
     assert!(help.contains("--log.level"), "{help}");
 
-    let out = Command::new(bin).arg("--version").output().expect("run --version");
+    let out = Command::new(bin)
+        .arg("--version")
+        .output()
+        .expect("run --version");
     assert!(out.status.success(), "--version failed");
     let v = String::from_utf8_lossy(&out.stdout);
     assert!(v.contains("version ") && v.contains("revision"), "{v}");
@@ -384,7 +417,10 @@ pub fn check_binary_basics(bin: &str, default_port: u16, extra_args: &[&str], al
     let p = spawn_exporter(bin, extra_args);
     let (status, headers, body) = http_get(&format!("{}/metrics", p.base()));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(header(&headers, "content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
     assert!(body.contains("_build_info{"), "{body}");
     if which("promtool").is_some() || std::env::var_os("CI").is_some() {
         promtool_check(&body, allowed).unwrap_or_else(|e| panic!("promtool: {e}"));
@@ -397,8 +433,14 @@ pub fn check_binary_basics(bin: &str, default_port: u16, extra_args: &[&str], al
     args.push(format!("--web.listen-address={addr}"));
     let mut p2 = spawn_logged(bin, &args);
     let code = p2.wait_exit(Duration::from_secs(5));
-    assert!(matches!(code, Some(c) if c != 0), "expected a non-zero exit, got {code:?}");
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "expected a non-zero exit, got {code:?}"
+    );
     let log = p2.log_text();
-    assert!(log.contains(&addr.to_string()) && log.contains("in use"), "{log}");
+    assert!(
+        log.contains(&addr.to_string()) && log.contains("in use"),
+        "{log}"
+    );
     drop(holder);
 }

@@ -101,7 +101,9 @@ const AUTH_CACHE_SIZE: usize = 256;
 /// Checked for unknown users so that timing does not reveal which users exist.
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| bcrypt::hash("vigie-dummy-password", bcrypt::DEFAULT_COST).unwrap_or_default())
+    HASH.get_or_init(|| {
+        bcrypt::hash("vigie-dummy-password", bcrypt::DEFAULT_COST).unwrap_or_default()
+    })
 }
 
 impl WebConfig {
@@ -241,7 +243,9 @@ impl WebConfig {
 
 fn check_header_value(path: &Path, name: &str, value: &str) -> Result<(), ConfigError> {
     let ok = match name {
-        "X-Frame-Options" => value.eq_ignore_ascii_case("deny") || value.eq_ignore_ascii_case("sameorigin"),
+        "X-Frame-Options" => {
+            value.eq_ignore_ascii_case("deny") || value.eq_ignore_ascii_case("sameorigin")
+        }
         "X-Content-Type-Options" => value.eq_ignore_ascii_case("nosniff"),
         _ => true,
     };
@@ -306,7 +310,11 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn tls_version(path: &Path, key: &str, v: &str) -> Result<&'static rustls::SupportedProtocolVersion, ConfigError> {
+fn tls_version(
+    path: &Path,
+    key: &str,
+    v: &str,
+) -> Result<&'static rustls::SupportedProtocolVersion, ConfigError> {
     match v {
         "TLS13" => Ok(&rustls::version::TLS13),
         "TLS12" => Ok(&rustls::version::TLS12),
@@ -328,48 +336,91 @@ fn build_tls(
     http2: bool,
 ) -> Result<rustls::ServerConfig, ConfigError> {
     use rustls::crypto::ring as provider;
-    let resolve = |p: &Path| if p.is_absolute() { p.to_owned() } else { base.join(p) };
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            base.join(p)
+        }
+    };
     let cert_pem = match (&t.cert, &t.cert_file) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::invalid(path, "tls_server_config: cert and cert_file are mutually exclusive"))
+            return Err(ConfigError::invalid(
+                path,
+                "tls_server_config: cert and cert_file are mutually exclusive",
+            ))
         }
         (Some(inline), None) => inline.clone().into_bytes(),
         (None, Some(f)) => read_file(path, "cert_file", &resolve(f))?,
         (None, None) => {
-            return Err(ConfigError::invalid(path, "tls_server_config: missing cert_file (or cert)"))
+            return Err(ConfigError::invalid(
+                path,
+                "tls_server_config: missing cert_file (or cert)",
+            ))
         }
     };
     let key_pem = match (&t.key, &t.key_file) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::invalid(path, "tls_server_config: key and key_file are mutually exclusive"))
+            return Err(ConfigError::invalid(
+                path,
+                "tls_server_config: key and key_file are mutually exclusive",
+            ))
         }
         (Some(inline), None) => inline.clone().into_bytes(),
         (None, Some(f)) => read_file(path, "key_file", &resolve(f))?,
         (None, None) => {
-            return Err(ConfigError::invalid(path, "tls_server_config: missing key_file (or key)"))
+            return Err(ConfigError::invalid(
+                path,
+                "tls_server_config: missing key_file (or key)",
+            ))
         }
     };
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &cert_pem[..])
         .collect::<Result<_, _>>()
         .map_err(|e| ConfigError::invalid(path, format!("tls_server_config: cert: {e}")))?;
     if certs.is_empty() {
-        return Err(ConfigError::invalid(path, "tls_server_config: no PEM certificate found in cert_file"));
+        return Err(ConfigError::invalid(
+            path,
+            "tls_server_config: no PEM certificate found in cert_file",
+        ));
     }
     let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key_pem[..])
         .map_err(|e| ConfigError::invalid(path, format!("tls_server_config: key: {e}")))?
-        .ok_or_else(|| ConfigError::invalid(path, "tls_server_config: no PEM private key found in key_file"))?;
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                path,
+                "tls_server_config: no PEM private key found in key_file",
+            )
+        })?;
 
-    let min = tls_version(path, "min_version", t.min_version.as_deref().unwrap_or("TLS12"))?;
-    let max = tls_version(path, "max_version", t.max_version.as_deref().unwrap_or("TLS13"))?;
+    let min = tls_version(
+        path,
+        "min_version",
+        t.min_version.as_deref().unwrap_or("TLS12"),
+    )?;
+    let max = tls_version(
+        path,
+        "max_version",
+        t.max_version.as_deref().unwrap_or("TLS13"),
+    )?;
     let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-    let rank = |v: &rustls::SupportedProtocolVersion| if v.version == rustls::ProtocolVersion::TLSv1_3 { 13 } else { 12 };
+    let rank = |v: &rustls::SupportedProtocolVersion| {
+        if v.version == rustls::ProtocolVersion::TLSv1_3 {
+            13
+        } else {
+            12
+        }
+    };
     for v in [&rustls::version::TLS12, &rustls::version::TLS13] {
         if rank(v) >= rank(min) && rank(v) <= rank(max) {
             versions.push(v);
         }
     }
     if versions.is_empty() {
-        return Err(ConfigError::invalid(path, "tls_server_config: min_version is above max_version"));
+        return Err(ConfigError::invalid(
+            path,
+            "tls_server_config: min_version is above max_version",
+        ));
     }
 
     let mut prov = provider::default_provider();
@@ -437,7 +488,10 @@ fn build_tls(
 
     let ca_pem = match (&t.client_ca, &t.client_ca_file) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::invalid(path, "tls_server_config: client_ca and client_ca_file are mutually exclusive"))
+            return Err(ConfigError::invalid(
+                path,
+                "tls_server_config: client_ca and client_ca_file are mutually exclusive",
+            ))
         }
         (Some(inline), None) => Some(inline.clone().into_bytes()),
         (None, Some(f)) => Some(read_file(path, "client_ca_file", &resolve(f))?),
@@ -448,13 +502,18 @@ fn build_tls(
         Some(pem) => {
             let mut roots = rustls::RootCertStore::empty();
             for c in rustls_pemfile::certs(&mut &pem[..]) {
-                let c = c.map_err(|e| ConfigError::invalid(path, format!("tls_server_config: client_ca: {e}")))?;
-                roots
-                    .add(c)
-                    .map_err(|e| ConfigError::invalid(path, format!("tls_server_config: client_ca: {e}")))?;
+                let c = c.map_err(|e| {
+                    ConfigError::invalid(path, format!("tls_server_config: client_ca: {e}"))
+                })?;
+                roots.add(c).map_err(|e| {
+                    ConfigError::invalid(path, format!("tls_server_config: client_ca: {e}"))
+                })?;
             }
             if roots.is_empty() {
-                return Err(ConfigError::invalid(path, "tls_server_config: no certificate found in client_ca_file"));
+                return Err(ConfigError::invalid(
+                    path,
+                    "tls_server_config: no certificate found in client_ca_file",
+                ));
             }
             Some(Arc::new(roots))
         }
@@ -498,9 +557,9 @@ fn build_tls(
         Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
-    let mut cfg = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| ConfigError::invalid(path, format!("tls_server_config: certificate and key: {e}")))?;
+    let mut cfg = builder.with_single_cert(certs, key).map_err(|e| {
+        ConfigError::invalid(path, format!("tls_server_config: certificate and key: {e}"))
+    })?;
     cfg.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
     cfg.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
@@ -512,7 +571,10 @@ fn build_tls(
 
 fn read_file(cfg: &Path, key: &str, p: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(p).map_err(|e| {
-        ConfigError::invalid(cfg, format!("tls_server_config.{key}: cannot read {}: {e}", p.display()))
+        ConfigError::invalid(
+            cfg,
+            format!("tls_server_config.{key}: cannot read {}: {e}", p.display()),
+        )
     })
 }
 
@@ -548,7 +610,12 @@ impl rustls::server::danger::ClientCertVerifier for AnyClientCert {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -556,10 +623,17 @@ impl rustls::server::danger::ClientCertVerifier for AnyClientCert {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -625,7 +699,9 @@ impl WebConfigWatcher {
 
     /// Forces a re-read now (SIGHUP, /-/reload). Errors keep the old config.
     pub fn reload_now(&self) -> Result<(), ConfigError> {
-        let Some(path) = &self.path else { return Ok(()) };
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         let cfg = WebConfig::load(path)?;
         if let Ok(mut st) = self.state.lock() {
             st.current = Arc::new(cfg);
@@ -656,7 +732,10 @@ mod tests {
     fn base64_roundtrip() {
         assert_eq!(base64_decode("cHJvbTpzZWNyZXQ=").unwrap(), b"prom:secret");
         assert!(base64_decode("***").is_none());
-        assert_eq!(decode_basic("Basic cHJvbTpzZWNyZXQ="), Some(("prom".into(), "secret".into())));
+        assert_eq!(
+            decode_basic("Basic cHJvbTpzZWNyZXQ="),
+            Some(("prom".into(), "secret".into()))
+        );
         assert_eq!(decode_basic("Bearer x"), None);
     }
 
@@ -682,9 +761,18 @@ mod tests {
     fn rejects_bad_files() {
         for (text, want) in [
             ("basic_auth_users:\n  prom: plain\n", "not a bcrypt hash"),
-            ("http_server_config:\n  headers:\n    X-Foo: bar\n", "not allowed"),
-            ("http_server_config:\n  headers:\n    X-Frame-Options: maybe\n", "invalid value"),
-            ("tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n", "cannot read"),
+            (
+                "http_server_config:\n  headers:\n    X-Foo: bar\n",
+                "not allowed",
+            ),
+            (
+                "http_server_config:\n  headers:\n    X-Frame-Options: maybe\n",
+                "invalid value",
+            ),
+            (
+                "tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n",
+                "cannot read",
+            ),
             ("tls_server_config: {}\n", "missing cert_file"),
             ("bogus: 1\n", "bogus"),
         ] {

@@ -24,7 +24,12 @@ impl Exporter for TestExporter {
             tokio::time::sleep(Duration::from_millis(800)).await;
         }
         let mut set = MetricSet::new();
-        set.counter("test_requests_total", "Requests seen.", &[("code", "200")], 3.0);
+        set.counter(
+            "test_requests_total",
+            "Requests seen.",
+            &[("code", "200")],
+            3.0,
+        );
         set.gauge("test_value", "A value.", &[], 1e6);
         Reply::Metrics(set)
     }
@@ -91,7 +96,9 @@ async fn start(a: WebArgs, slow: bool) -> Running {
         reload_ok: AtomicBool::new(true),
         slow,
     });
-    let server = Server::bind(spec(), &a, Arc::clone(&exporter)).await.expect("bind");
+    let server = Server::bind(spec(), &a, Arc::clone(&exporter))
+        .await
+        .expect("bind");
     let addr = server.local_addrs()[0];
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.run(async move {
@@ -124,12 +131,23 @@ async fn plain_endpoints_and_formats() {
     assert!(body.contains("test_value 1e+06\n"), "{body}");
     assert!(body.contains("test_exporter_build_info{"), "{body}");
     assert!(body.contains("process_resident_memory_bytes "), "{body}");
-    assert!(body.contains("test_exporter_config_last_reload_successful 1\n"), "{body}");
+    assert!(
+        body.contains("test_exporter_config_last_reload_successful 1\n"),
+        "{body}"
+    );
 
     // Prometheus 2.x prefers OpenMetrics, but without the flag we answer 0.0.4.
     let prom_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-    let resp = c.get(format!("{base}/metrics")).header("Accept", prom_accept).send().await.unwrap();
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let resp = c
+        .get(format!("{base}/metrics"))
+        .header("Accept", prom_accept)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
 
     // gzip.
     let resp = c
@@ -145,26 +163,83 @@ async fn plain_endpoints_and_formats() {
     assert!(text.contains("test_requests_total{code=\"200\"} 3\n"));
 
     // Landing page, health, 404, bad query parameter.
-    let landing = c.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    let landing = c
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(landing.contains("<a href=\"/metrics\">"));
     assert!(landing.contains("<a href=\"/echo\">Echo</a>"));
-    assert_eq!(c.get(format!("{base}/-/healthy")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(format!("{base}/-/ready")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(format!("{base}/nope")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        c.get(format!("{base}/-/healthy"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{base}/-/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{base}/nope")).send().await.unwrap().status(),
+        404
+    );
     let resp = c.get(format!("{base}/echo")).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("missing parameter x"));
-    assert_eq!(c.get(format!("{base}/echo?x=hi")).send().await.unwrap().text().await.unwrap(), "hi");
+    assert_eq!(
+        c.get(format!("{base}/echo?x=hi"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "hi"
+    );
 
     // Reload: GET is refused, good POST succeeds, bad POST keeps state and reports.
-    assert_eq!(c.get(format!("{base}/-/reload")).send().await.unwrap().status(), 405);
-    assert_eq!(c.post(format!("{base}/-/reload")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(format!("{base}/-/reload"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+    assert_eq!(
+        c.post(format!("{base}/-/reload"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     r.exporter.reload_ok.store(false, Ordering::SeqCst);
     let resp = c.post(format!("{base}/-/reload")).send().await.unwrap();
     assert_eq!(resp.status(), 500);
     assert!(resp.text().await.unwrap().contains("broken"));
-    let body = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(body.contains("test_exporter_config_last_reload_successful 0\n"), "{body}");
+    let body = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("test_exporter_config_last_reload_successful 0\n"),
+        "{body}"
+    );
 
     // The real promtool accepts the output.
     if vigie_common::testkit::which("promtool").is_some() || std::env::var_os("CI").is_some() {
@@ -192,7 +267,10 @@ async fn openmetrics_when_enabled() {
     let r = start(args(None, 40, true), false).await;
     let resp = client()
         .get(format!("http://{}/metrics", r.addr))
-        .header("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .header(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
         .send()
         .await
         .unwrap();
@@ -204,8 +282,15 @@ async fn openmetrics_when_enabled() {
     assert!(body.ends_with("# EOF\n"), "{body}");
     assert!(body.contains("# TYPE test_requests counter\n"));
     // Plain clients still get text.
-    let resp = client().get(format!("http://{}/metrics", r.addr)).send().await.unwrap();
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let resp = client()
+        .get(format!("http://{}/metrics", r.addr))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,8 +307,15 @@ async fn max_requests_gives_503() {
     let start = std::time::Instant::now();
     let second = c.get(&url).send().await.unwrap();
     assert_eq!(second.status(), 503);
-    assert!(start.elapsed() < Duration::from_millis(500), "503 must come at once");
-    assert!(second.text().await.unwrap().contains("Limit of concurrent requests reached (1)"));
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "503 must come at once"
+    );
+    assert!(second
+        .text()
+        .await
+        .unwrap()
+        .contains("Limit of concurrent requests reached (1)"));
     assert_eq!(first.await.unwrap(), 200);
 }
 
@@ -248,25 +340,80 @@ async fn basic_auth_and_web_config_changes() {
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.headers()["www-authenticate"], "Basic");
     assert_eq!(resp.headers()["x-frame-options"], "deny");
-    assert_eq!(c.get(&url).basic_auth("prom", Some("wrong")).send().await.unwrap().status(), 401);
-    assert_eq!(c.get(&url).basic_auth("nobody", Some("secret")).send().await.unwrap().status(), 401);
-    assert_eq!(c.get(&url).basic_auth("prom", Some("secret")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(&url)
+            .basic_auth("prom", Some("wrong"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        c.get(&url)
+            .basic_auth("nobody", Some("secret"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        c.get(&url)
+            .basic_auth("prom", Some("secret"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // Health is behind auth too, as with the exporter-toolkit.
-    assert_eq!(c.get(format!("http://{}/-/healthy", r.addr)).send().await.unwrap().status(), 401);
+    assert_eq!(
+        c.get(format!("http://{}/-/healthy", r.addr))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     // A broken file is reported and the last good one kept.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     write(&web, "basic_auth_users: [not, a, map\n");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(c.get(&url).basic_auth("prom", Some("secret")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(&url)
+            .basic_auth("prom", Some("secret"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(c.get(&url).send().await.unwrap().status(), 401);
 
     // A good new file takes effect without restart.
     let hash2 = bcrypt::hash("other", 4).unwrap();
     write(&web, &format!("basic_auth_users:\n  admin: '{hash2}'\n"));
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(c.get(&url).basic_auth("admin", Some("other")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(&url).basic_auth("prom", Some("secret")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        c.get(&url)
+            .basic_auth("admin", Some("other"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(&url)
+            .basic_auth("prom", Some("secret"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }
 
 struct Pki {
@@ -282,7 +429,9 @@ fn make_pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Vigie test CA");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Vigie test CA");
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let srv_key = KeyPair::generate().unwrap();
     let srv = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
@@ -330,7 +479,8 @@ async fn tls_and_client_certificates() {
 
     // With one signed by the CA it works.
     let identity =
-        reqwest::Identity::from_pem(format!("{}{}", pki.client_cert, pki.client_key).as_bytes()).unwrap();
+        reqwest::Identity::from_pem(format!("{}{}", pki.client_cert, pki.client_key).as_bytes())
+            .unwrap();
     let with_cert = reqwest::Client::builder()
         .use_rustls_tls()
         .add_root_certificate(ca)
@@ -360,7 +510,10 @@ async fn tls_server_only() {
     write(&dir.path().join("server.crt"), &pki.server_cert);
     write(&dir.path().join("server.key"), &pki.server_key);
     let web = dir.path().join("web.yml");
-    write(&web, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
+    write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    );
     let r = start(args(Some(&web), 40, false), false).await;
     let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
     let c = reqwest::Client::builder()
@@ -369,7 +522,11 @@ async fn tls_server_only() {
         .resolve("localhost", r.addr)
         .build()
         .unwrap();
-    let resp = c.get(format!("https://localhost:{}/metrics", r.addr.port())).send().await.unwrap();
+    let resp = c
+        .get(format!("https://localhost:{}/metrics", r.addr.port()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
 }
 
@@ -381,14 +538,30 @@ async fn unsupported_tls_settings_are_clear_errors() {
     write(&dir.path().join("server.key"), &pki.server_key);
     for (extra, want) in [
         ("  min_version: TLS10\n", "TLS10 is not supported"),
-        ("  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n", "TLS_RSA_WITH_RC4_128_SHA is not supported"),
-        ("  curve_preferences: [CurveP521]\n", "CurveP521 is not supported"),
+        (
+            "  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n",
+            "TLS_RSA_WITH_RC4_128_SHA is not supported",
+        ),
+        (
+            "  curve_preferences: [CurveP521]\n",
+            "CurveP521 is not supported",
+        ),
         ("  client_ca_file: server.crt\n", "without client_auth_type"),
-        ("  client_auth_type: Sometimes\n", "invalid client_auth_type"),
+        (
+            "  client_auth_type: Sometimes\n",
+            "invalid client_auth_type",
+        ),
     ] {
         let web = dir.path().join("web.yml");
-        write(&web, &format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{extra}"));
-        let err = vigie_common::webconfig::WebConfig::load(&web).unwrap_err().to_string();
+        write(
+            &web,
+            &format!(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{extra}"
+            ),
+        );
+        let err = vigie_common::webconfig::WebConfig::load(&web)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(want), "{extra}: {err}");
     }
     // Supported restrictions load.

@@ -3,5 +3,10 @@
 
 #[test]
 fn binary_basics() {
-    vigie_common::testkit::check_binary_basics(env!("CARGO_BIN_EXE_vigie-node-exporter"), 9100, &[], &[]);
+    vigie_common::testkit::check_binary_basics(
+        env!("CARGO_BIN_EXE_vigie-node-exporter"),
+        9100,
+        &[],
+        &[],
+    );
 }

@@ -291,7 +291,7 @@ fn write_text_family(out: &mut String, fam: &Family) {
     out.push_str(fam.kind.text_name());
     out.push('\n');
     for s in samples {
-        write_series(out, &fam.name, s, false);
+        write_series(out, &fam.name, s);
     }
 }
 
@@ -319,11 +319,11 @@ fn write_openmetrics_family(out: &mut String, fam: &Family) {
         fam.name.clone()
     };
     for s in samples {
-        write_series(out, &sample_name, s, true);
+        write_series(out, &sample_name, s);
     }
 }
 
-fn write_series(out: &mut String, name: &str, s: &Sample, openmetrics: bool) {
+fn write_series(out: &mut String, name: &str, s: &Sample) {
     match &s.value {
         Value::Scalar(v) => write_line(out, name, "", &s.labels, None, *v),
         Value::Histogram {
@@ -361,7 +361,6 @@ fn write_series(out: &mut String, name: &str, s: &Sample, openmetrics: bool) {
             write_line(out, name, "_count", &s.labels, None, *count);
         }
     }
-    let _ = openmetrics;
 }
 
 fn write_line(

@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -493,7 +493,7 @@ async fn handle<E: Exporter>(
     peer: SocketAddr,
 ) -> http::Response<Full<Bytes>> {
     let web = shared.web.current();
-    let mut resp = route(&shared, &web, req, peer).await;
+    let mut resp = route(&shared, Arc::clone(&web), req, peer).await;
     for (k, v) in &web.headers {
         resp.headers_mut().insert(k.clone(), v.clone());
     }
@@ -502,7 +502,7 @@ async fn handle<E: Exporter>(
 
 async fn route<E: Exporter>(
     shared: &Arc<Shared<E>>,
-    web: &crate::webconfig::WebConfig,
+    web: Arc<crate::webconfig::WebConfig>,
     req: http::Request<Incoming>,
     peer: SocketAddr,
 ) -> http::Response<Full<Bytes>> {
@@ -512,10 +512,11 @@ async fn route<E: Exporter>(
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let webc = shared.web.current();
-        let ok = tokio::task::spawn_blocking(move || webc.check_basic_auth(authz.as_deref()))
-            .await
-            .unwrap_or(false);
+        // Verified credentials are answered inline; only new ones pay bcrypt, off the runtime.
+        let ok = web.is_cached(authz.as_deref())
+            || tokio::task::spawn_blocking(move || web.check_basic_auth(authz.as_deref()))
+                .await
+                .unwrap_or(false);
         if !ok {
             let mut r = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
             r.headers_mut().insert(
@@ -980,9 +981,6 @@ pub async fn read_limited<R: AsyncRead + Unpin>(
     }
     Ok(buf)
 }
-
-#[allow(dead_code)]
-fn _assert_io<T: AsyncRead + AsyncWrite>() {}
 
 #[cfg(test)]
 mod tests {

@@ -22,9 +22,9 @@ pub fn raise_nofile_limit() -> std::io::Result<u64> {
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        return Ok(new.rlim_cur as u64);
+        return Ok(new.rlim_cur);
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(lim.rlim_cur)
 }
 
 /// Memory page size in bytes.

@@ -84,6 +84,8 @@ pub struct WebConfig {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     users: BTreeMap<String, String>,
     auth_cache: Mutex<Vec<[u8; 32]>>,
+    /// One bcrypt at a time, as in the toolkit: wrong passwords cannot burn every core.
+    bcrypt_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -115,6 +117,7 @@ impl WebConfig {
             headers: Vec::new(),
             users: BTreeMap::new(),
             auth_cache: Mutex::new(Vec::new()),
+            bcrypt_lock: Mutex::new(()),
         }
     }
 
@@ -188,12 +191,27 @@ impl WebConfig {
             headers,
             users: file.basic_auth_users,
             auth_cache: Mutex::new(Vec::new()),
+            bcrypt_lock: Mutex::new(()),
         })
     }
 
     /// True when basic auth is required.
     pub fn requires_auth(&self) -> bool {
         !self.users.is_empty()
+    }
+
+    /// True when these credentials were verified before (no bcrypt).
+    pub fn is_cached(&self, authorization: Option<&str>) -> bool {
+        if self.users.is_empty() {
+            return true;
+        }
+        let Some((user, pass)) = authorization.and_then(decode_basic) else {
+            return false;
+        };
+        match self.users.get(&user) {
+            Some(hash) => self.cached(&cache_key(&user, hash, &pass)),
+            None => false,
+        }
     }
 
     /// Checks an `Authorization` header value. Runs bcrypt (blocking) only
@@ -210,6 +228,7 @@ impl WebConfig {
         if hash.is_some() && self.cached(&key) {
             return true;
         }
+        let _one_at_a_time = self.bcrypt_lock.lock();
         let ok = match hash {
             Some(h) => bcrypt::verify(&pass, h).unwrap_or(false),
             None => {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The shared server over real loopback connections: TLS (certificates made
 //! here with rcgen), basic auth, client certificates, gzip, both exposition
 //! formats, reload, max-requests, web config changes, promtool.

@@ -43,7 +43,8 @@ done
 
 pkgs=()
 for x in "${WANT[@]}"; do pkgs+=(-p "vigie-$x-exporter"); done
-cargo build --release --locked "${pkgs[@]}"
+# VIGIE_DEB_NO_BUILD=1 packages the release binaries already built.
+if [ -z "${VIGIE_DEB_NO_BUILD:-}" ]; then cargo build --release "${pkgs[@]}"; fi
 
 # A man page from --help (help2man is not in a default Debian install).
 # The date comes from the changelog so that rebuilds are reproducible.
@@ -111,7 +112,7 @@ for x in "${WANT[@]}"; do
   else
     printf '# %s\n\n%s\n\nSee %s --help (help.txt next to this file).\n' "$pkg" "${SUMMARY[$x]}" "$pkg" > "$stage/README.md"
   fi
-  deb=$(cd "exporters/$x" && cargo deb --no-build --locked -p "$pkg" | tail -1)
+  deb=$(cd "exporters/$x" && cargo deb --no-build -p "$pkg" | tail -1)
   set_summary "$deb" "${SUMMARY[$x]}"
 done
 

@@ -43,7 +43,7 @@ impl FsRoots {
 
     /// Strips the rootfs prefix from a mount point, as node_exporter does
     /// when `--path.rootfs` is set.
-    pub fn strip_root<'a>(&self, mount: &'a str) -> String {
+    pub fn strip_root(&self, mount: &str) -> String {
         if self.rootfs == Path::new("/") {
             return mount.to_owned();
         }

@@ -10,6 +10,9 @@ use vigie_common::{MetricSet, MetricType};
 use crate::collectors::{CollectError, Collector, ScrapeCtx};
 use crate::roots::FsRoots;
 
+/// Collectors picked for one scrape, by name.
+pub type Selected = Vec<(&'static str, Arc<dyn Collector>)>;
+
 /// The enabled collectors, built once at start.
 pub struct Node {
     pub collectors: BTreeMap<&'static str, Arc<dyn Collector>>,
@@ -34,7 +37,7 @@ impl Node {
     pub fn select(
         &self,
         wanted: &[&str],
-    ) -> Result<Vec<(&'static str, Arc<dyn Collector>)>, FilterError> {
+    ) -> Result<Selected, FilterError> {
         if wanted.is_empty() {
             return Ok(self
                 .collectors
@@ -63,7 +66,7 @@ impl Node {
     /// collector still running at the deadline is reported as failed.
     pub async fn scrape(
         &self,
-        selected: Vec<(&'static str, Arc<dyn Collector>)>,
+        selected: Selected,
         deadline: Instant,
     ) -> MetricSet {
         let ctx = ScrapeCtx {

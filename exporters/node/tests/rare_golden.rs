@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! Golden comparison of the "rare hardware" collectors (bcache, bonding,
 //! btrfs, ..., zfs) against the real node_exporter 1.5.0: both binaries read
 //! the fixture tree `tests/fixtures/sysfs-rare` (taken from upstream's test
@@ -11,9 +13,7 @@ use std::path::{Path, PathBuf};
 use vigie_common::testkit;
 
 /// Collectors compared on the fixture tree (sorted).
-const RARE: &[&str] = &[
-    "bonding", "dmi", "edac",
-];
+const RARE: &[&str] = &["bonding", "dmi", "edac"];
 
 const GO_BIN: &str = "/usr/bin/prometheus-node-exporter";
 

@@ -14,6 +14,9 @@ use vigie_common::MetricSet;
 use crate::roots::FsRoots;
 
 // --- collector modules (sorted) ---
+mod bonding;
+mod dmi;
+mod edac;
 mod loadavg;
 // --- end of collector modules ---
 
@@ -21,6 +24,9 @@ mod loadavg;
 pub fn registry() -> Vec<Spec> {
     let mut specs = vec![
         // --- collector specs (sorted) ---
+        bonding::spec(),
+        dmi::spec(),
+        edac::spec(),
         loadavg::spec(),
         // --- end of collector specs ---
     ];

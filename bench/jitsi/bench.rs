@@ -1,0 +1,2 @@
+//! Benchmark of vigie-jitsi-exporter (not written yet).
+fn main() {}

@@ -1,0 +1,359 @@
+//! snmp.yml: the two formats snmp_exporter's generator writes.
+//!
+//! - 0.21 and older ("flat"): the top level maps module names to modules,
+//!   each with its own `version`, walk parameters and `auth`.
+//! - 0.23 and newer ("split"): a top-level `auths:` map (with `version`
+//!   inside each auth) and a `modules:` map; `auth=` picks one per scrape.
+//!
+//! Files are parsed strictly (unknown keys are errors with file:line:col and
+//! the key path) and then compiled into [`Config`] (see `module.rs`), so no
+//! parsing or regex compilation happens at scrape time.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use vigie_common::config::{parse_yaml, read_config_text, ConfigError};
+
+use crate::module::{compile, Config};
+
+/// A duration in Go's `time.ParseDuration` syntax (`5s`, `1.5s`, `500ms`,
+/// `1m30s`), as snmp_exporter's `timeout` field takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GoDuration(pub Duration);
+
+impl GoDuration {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("time: invalid duration {s:?}");
+        let mut rest = s.trim();
+        if rest == "0" {
+            return Ok(GoDuration(Duration::ZERO));
+        }
+        if rest.starts_with('-') {
+            return Err(format!("negative duration {s:?}"));
+        }
+        rest = rest.strip_prefix('+').unwrap_or(rest);
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        let mut total = 0f64;
+        while !rest.is_empty() {
+            let num_len = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .ok_or_else(|| format!("time: missing unit in duration {s:?}"))?;
+            if num_len == 0 {
+                return Err(bad());
+            }
+            let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+            rest = &rest[num_len..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(rest.len());
+            let scale = match &rest[..unit_len] {
+                "ns" => 1e-9,
+                "us" | "µs" | "μs" => 1e-6,
+                "ms" => 1e-3,
+                "s" => 1.0,
+                "m" => 60.0,
+                "h" => 3600.0,
+                u => return Err(format!("time: unknown unit {u:?} in duration {s:?}")),
+            };
+            rest = &rest[unit_len..];
+            total += n * scale;
+        }
+        if !total.is_finite() || total > 1e9 {
+            return Err(format!("duration out of range: {s:?}"));
+        }
+        Ok(GoDuration(Duration::from_secs_f64(total)))
+    }
+}
+
+impl std::fmt::Display for GoDuration {
+    /// Go's `Duration.String()` for the common cases (`5s`, `1m30s`, `500ms`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_millis();
+        if ms == 0 {
+            return f.write_str("0s");
+        }
+        if ms < 1000 {
+            return write!(f, "{ms}ms");
+        }
+        let (h, m) = (ms / 3_600_000, (ms / 60_000) % 60);
+        let s = (ms % 60_000) as f64 / 1000.0;
+        if h > 0 {
+            write!(f, "{h}h{m}m")?;
+        } else if m > 0 {
+            write!(f, "{m}m")?;
+        }
+        write!(f, "{s}s")
+    }
+}
+
+impl<'de> Deserialize<'de> for GoDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        GoDuration::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for GoDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A secret: read as a string, written back as `<secret>` on /config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Secret(String::deserialize(d)?))
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<secret>")
+    }
+}
+
+/// SNMP credentials: a module's `auth:` (0.21) or an entry of `auths:` (0.23+).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priv_protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priv_password: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_name: Option<String>,
+    /// Only in the 0.23+ format (in 0.21 the version belongs to the module).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+}
+
+/// Walk parameters, inline in a module (both formats) or under `walk_params:`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalkParamsFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_repetitions: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<GoDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_unconnected_udp_socket: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_nonincreasing_oids: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthFile>,
+}
+
+/// One module as written in snmp.yml.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleFile {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub walk: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub get: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_repetitions: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<GoDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_unconnected_udp_socket: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_nonincreasing_oids: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walk_params: Option<WalkParamsFile>,
+    /// 0.22+ dynamic filters: parsed so the error can say they are not supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<serde_norway::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricFile {
+    pub name: String,
+    pub oid: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub help: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lookups: Vec<LookupFile>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub regex_extracts: BTreeMap<String, Vec<RegexExtractFile>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub enum_values: BTreeMap<i64, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime_pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_hint: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexFile {
+    pub labelname: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implied: Option<bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub enum_values: BTreeMap<i64, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupFile {
+    #[serde(default)]
+    pub labels: Vec<String>,
+    pub labelname: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub oid: String,
+    #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegexExtractFile {
+    #[serde(default)]
+    pub value: String,
+    pub regex: String,
+}
+
+/// The 0.23+ file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitFile {
+    #[serde(default)]
+    pub auths: BTreeMap<String, AuthFile>,
+    #[serde(default)]
+    pub modules: BTreeMap<String, ModuleFile>,
+}
+
+/// Which of the two layouts a file uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// 0.21: modules at the top level, auth inside each module.
+    Flat,
+    /// 0.23+: `auths:` and `modules:`.
+    Split,
+}
+
+/// True when a top-level key is `auths` or `modules`, i.e. the 0.23+ layout.
+/// (A 0.21 file whose module is literally named `modules` is not supported.)
+pub fn detect_format(text: &str) -> Format {
+    for line in text.lines() {
+        let first = line.chars().next();
+        if matches!(first, Some(c) if c.is_whitespace() || c == '#' || c == '-') || line.is_empty()
+        {
+            continue;
+        }
+        let key = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches(['"', '\'']);
+        if key == "auths" || key == "modules" {
+            return Format::Split;
+        }
+    }
+    Format::Flat
+}
+
+/// Parses a file's text, then validates and compiles it.
+pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let (format, split) = match detect_format(text) {
+        Format::Split => (Format::Split, parse_yaml::<SplitFile>(path, text)?),
+        Format::Flat => {
+            // An empty file is an empty config, as in Go.
+            let modules: Option<BTreeMap<String, ModuleFile>> = parse_yaml(path, text)?;
+            (
+                Format::Flat,
+                SplitFile {
+                    auths: BTreeMap::new(),
+                    modules: modules.unwrap_or_default(),
+                },
+            )
+        }
+    };
+    compile(format, split).map_err(|e| ConfigError::invalid(path, e))
+}
+
+/// Reads, parses and compiles `path`.
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    let text = read_config_text(path)?;
+    parse_config(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        for (s, ms) in [
+            ("5s", 5000),
+            ("1.5s", 1500),
+            ("500ms", 500),
+            ("1m30s", 90_000),
+            ("0", 0),
+        ] {
+            assert_eq!(GoDuration::parse(s).unwrap().0.as_millis(), ms, "{s}");
+        }
+        for s in ["", "5", "5x", "-1s", "s", "1e400s"] {
+            assert!(GoDuration::parse(s).is_err(), "{s}");
+        }
+        assert_eq!(GoDuration(Duration::from_secs(5)).to_string(), "5s");
+        assert_eq!(
+            GoDuration(Duration::from_millis(90_500)).to_string(),
+            "1m30.5s"
+        );
+    }
+
+    #[test]
+    fn formats_are_detected() {
+        assert_eq!(detect_format("if_mib:\n  walk: []\n"), Format::Flat);
+        assert_eq!(
+            detect_format("# c\nauths:\n  a: {}\nmodules: {}\n"),
+            Format::Split
+        );
+        assert_eq!(detect_format("modules:\n  x: {}\n"), Format::Split);
+    }
+}

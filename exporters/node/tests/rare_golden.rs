@@ -13,7 +13,18 @@ use std::path::{Path, PathBuf};
 use vigie_common::testkit;
 
 /// Collectors compared on the fixture tree (sorted).
-const RARE: &[&str] = &["bonding", "dmi", "edac"];
+const RARE: &[&str] = &[
+    "bonding",
+    "dmi",
+    "edac",
+    "fibrechannel",
+    "infiniband",
+    "nvme",
+    "powersupplyclass",
+    "rapl",
+    "tapestats",
+    "thermal_zone",
+];
 
 const GO_BIN: &str = "/usr/bin/prometheus-node-exporter";
 

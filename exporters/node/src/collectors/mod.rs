@@ -17,7 +17,14 @@ use crate::roots::FsRoots;
 mod bonding;
 mod dmi;
 mod edac;
+mod fibrechannel;
+mod infiniband;
 mod loadavg;
+mod nvme;
+mod powersupplyclass;
+mod rapl;
+mod tapestats;
+mod thermal_zone;
 // --- end of collector modules ---
 
 /// All collectors Vigie knows, in name order.
@@ -27,7 +34,14 @@ pub fn registry() -> Vec<Spec> {
         bonding::spec(),
         dmi::spec(),
         edac::spec(),
+        fibrechannel::spec(),
+        infiniband::spec(),
         loadavg::spec(),
+        nvme::spec(),
+        powersupplyclass::spec(),
+        rapl::spec(),
+        tapestats::spec(),
+        thermal_zone::spec(),
         // --- end of collector specs ---
     ];
     specs.sort_by_key(|s| s.name);

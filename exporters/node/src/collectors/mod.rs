@@ -20,6 +20,7 @@ mod edac;
 mod fibrechannel;
 mod infiniband;
 mod loadavg;
+mod netfilter;
 mod nvme;
 mod powersupplyclass;
 mod rapl;
@@ -37,6 +38,7 @@ pub fn registry() -> Vec<Spec> {
         fibrechannel::spec(),
         infiniband::spec(),
         loadavg::spec(),
+        netfilter::spec(),
         nvme::spec(),
         powersupplyclass::spec(),
         rapl::spec(),

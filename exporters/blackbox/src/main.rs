@@ -124,6 +124,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     tracing::info!("Loaded config file");
+    vigie_blackbox::tlsutil::preload_roots();
     let allow = match AllowList::parse(&cli.allow_target) {
         Ok(a) => a,
         Err(e) => {

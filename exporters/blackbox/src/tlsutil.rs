@@ -47,6 +47,13 @@ fn system_roots() -> &'static (Arc<RootCertStore>, Vec<CertificateDer<'static>>)
     })
 }
 
+/// Loads the system roots in the background so the first https probe does not pay for it.
+pub fn preload_roots() {
+    std::thread::spawn(|| {
+        let _ = system_roots();
+    });
+}
+
 /// The verification outcome and what the peer presented.
 #[derive(Debug, Default)]
 pub struct Captured {

@@ -19,6 +19,8 @@ const RARE: &[&str] = &[
     "edac",
     "fibrechannel",
     "infiniband",
+    "ipvs",
+    "mdadm",
     "nvme",
     "powersupplyclass",
     "rapl",
@@ -128,4 +130,19 @@ fn rare_collectors_match_go_on_empty_tree() {
     let _ = std::fs::create_dir_all(empty.join("proc"));
     let _ = std::fs::create_dir_all(empty.join("sys"));
     compare(&empty, RARE, &[]);
+}
+
+/// Option flags: an IPVS label subset (backends summed) and the RAPL zone label.
+#[test]
+fn rare_option_flags_match_go() {
+    compare(
+        &tree(),
+        &["ipvs", "rapl", "powersupplyclass", "tapestats"],
+        &[
+            "--collector.ipvs.backend-labels=local_port,proto",
+            "--collector.rapl.enable-zone-label",
+            "--collector.powersupply.ignored-supplies=^AC$",
+            "--collector.tapestats.ignored-devices=^st1$",
+        ],
+    );
 }

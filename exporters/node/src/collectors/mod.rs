@@ -19,7 +19,9 @@ mod dmi;
 mod edac;
 mod fibrechannel;
 mod infiniband;
+mod ipvs;
 mod loadavg;
+mod mdadm;
 mod netfilter;
 mod nvme;
 mod powersupplyclass;
@@ -37,7 +39,9 @@ pub fn registry() -> Vec<Spec> {
         edac::spec(),
         fibrechannel::spec(),
         infiniband::spec(),
+        ipvs::spec(),
         loadavg::spec(),
+        mdadm::spec(),
         netfilter::spec(),
         nvme::spec(),
         powersupplyclass::spec(),

@@ -328,13 +328,13 @@ fn render_sets(rs: &Ruleset, out: &mut MetricSet) {
 fn render_objects(rs: &Ruleset, out: &mut MetricSet) {
     for (name, help, bytes) in [
         (
-            "node_netfilter_counter_packets_total",
-            "Packets counted by a named counter object.",
+            "node_netfilter_object_packets_total",
+            "Packets counted by a named counter object (nft `counter NAME {}`).",
             false,
         ),
         (
-            "node_netfilter_counter_bytes_total",
-            "Bytes counted by a named counter object.",
+            "node_netfilter_object_bytes_total",
+            "Bytes counted by a named counter object (nft `counter NAME {}`).",
             true,
         ),
     ] {

@@ -17,8 +17,18 @@ use crate::roots::FsRoots;
 mod bonding;
 mod dmi;
 mod edac;
+mod fibrechannel;
+mod infiniband;
+mod ipvs;
 mod loadavg;
+mod mdadm;
+mod netfilter;
+mod nvme;
+mod powersupplyclass;
 mod processes;
+mod rapl;
+mod tapestats;
+mod thermal_zone;
 // --- end of collector modules ---
 
 /// All collectors Vigie knows, in name order.
@@ -28,8 +38,18 @@ pub fn registry() -> Vec<Spec> {
         bonding::spec(),
         dmi::spec(),
         edac::spec(),
+        fibrechannel::spec(),
+        infiniband::spec(),
+        ipvs::spec(),
         loadavg::spec(),
+        mdadm::spec(),
+        netfilter::spec(),
+        nvme::spec(),
+        powersupplyclass::spec(),
         processes::spec(),
+        rapl::spec(),
+        tapestats::spec(),
+        thermal_zone::spec(),
         // --- end of collector specs ---
     ];
     specs.sort_by_key(|s| s.name);

@@ -34,10 +34,7 @@ pub enum FilterError {
 
 impl Node {
     /// The collectors named in `collect[]` (all enabled ones when empty).
-    pub fn select(
-        &self,
-        wanted: &[&str],
-    ) -> Result<Selected, FilterError> {
+    pub fn select(&self, wanted: &[&str]) -> Result<Selected, FilterError> {
         if wanted.is_empty() {
             return Ok(self
                 .collectors
@@ -64,11 +61,7 @@ impl Node {
 
     /// Runs the given collectors in parallel and merges their output. A
     /// collector still running at the deadline is reported as failed.
-    pub async fn scrape(
-        &self,
-        selected: Selected,
-        deadline: Instant,
-    ) -> MetricSet {
+    pub async fn scrape(&self, selected: Selected, deadline: Instant) -> MetricSet {
         let ctx = ScrapeCtx {
             roots: Arc::clone(&self.roots),
             deadline,

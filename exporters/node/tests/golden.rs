@@ -17,7 +17,33 @@ use vigie_common::testkit;
 
 /// The collectors compared on the captured tree `fixtures/local` and on the
 /// live machine. Extend it when a collector lands (keep it sorted).
-pub const GOLDEN_COLLECTORS: &[&str] = &["loadavg"];
+pub const GOLDEN_COLLECTORS: &[&str] = &[
+    "arp",
+    "conntrack",
+    "cpu",
+    "cpufreq",
+    "diskstats",
+    "entropy",
+    "filefd",
+    "filesystem",
+    "loadavg",
+    "meminfo",
+    "netclass",
+    "netdev",
+    "netstat",
+    "os",
+    "pressure",
+    "schedstat",
+    "sockstat",
+    "softnet",
+    "stat",
+    "textfile",
+    "time",
+    "timex",
+    "udp_queues",
+    "uname",
+    "vmstat",
+];
 
 /// Families whose values change between two reads of the same tree (the
 /// clock, adjtimex): only their series are compared.

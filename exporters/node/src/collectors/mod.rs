@@ -14,42 +14,90 @@ use vigie_common::MetricSet;
 use crate::roots::FsRoots;
 
 // --- collector modules (sorted) ---
+mod arp;
 mod bonding;
+mod conntrack;
+mod cpu;
+mod cpufreq;
+mod diskstats;
 mod dmi;
 mod edac;
+mod entropy;
 mod fibrechannel;
+mod filefd;
+mod filesystem;
 mod infiniband;
 mod ipvs;
 mod loadavg;
 mod mdadm;
+mod meminfo;
+mod netclass;
+mod netdev;
 mod netfilter;
+mod netstat;
 mod nvme;
+mod os;
 mod powersupplyclass;
+mod pressure;
 mod processes;
 mod rapl;
+mod schedstat;
+mod sockstat;
+mod softnet;
+mod stat;
 mod tapestats;
+mod textfile;
 mod thermal_zone;
+mod time;
+mod timex;
+mod udp_queues;
+mod uname;
+mod vmstat;
 // --- end of collector modules ---
 
 /// All collectors Vigie knows, in name order.
 pub fn registry() -> Vec<Spec> {
     let mut specs = vec![
         // --- collector specs (sorted) ---
+        arp::spec(),
         bonding::spec(),
+        conntrack::spec(),
+        cpu::spec(),
+        cpufreq::spec(),
+        diskstats::spec(),
         dmi::spec(),
         edac::spec(),
+        entropy::spec(),
         fibrechannel::spec(),
+        filefd::spec(),
+        filesystem::spec(),
         infiniband::spec(),
         ipvs::spec(),
         loadavg::spec(),
         mdadm::spec(),
+        meminfo::spec(),
+        netclass::spec(),
+        netdev::spec(),
         netfilter::spec(),
+        netstat::spec(),
         nvme::spec(),
+        os::spec(),
         powersupplyclass::spec(),
+        pressure::spec(),
         processes::spec(),
         rapl::spec(),
+        schedstat::spec(),
+        sockstat::spec(),
+        softnet::spec(),
+        stat::spec(),
         tapestats::spec(),
+        textfile::spec(),
         thermal_zone::spec(),
+        time::spec(),
+        timex::spec(),
+        udp_queues::spec(),
+        uname::spec(),
+        vmstat::spec(),
         // --- end of collector specs ---
     ];
     specs.sort_by_key(|s| s.name);
@@ -184,6 +232,28 @@ impl BuildCtx<'_> {
             .unwrap_or(false)
     }
 
+    /// A kingpin boolean (see [`bool_args`]) with its default.
+    pub fn bool_or(&self, id: &str, default: bool) -> bool {
+        if self.flag(id) {
+            return true;
+        }
+        if self.flag(&format!("no-{id}")) {
+            return false;
+        }
+        default
+    }
+
+    /// True when the flag was given on the command line (not its default).
+    pub fn given(&self, id: &str) -> bool {
+        matches!(
+            self.matches
+                .try_contains_id(id)
+                .ok()
+                .and_then(|present| present.then(|| self.matches.value_source(id)).flatten()),
+            Some(clap::parser::ValueSource::CommandLine)
+        )
+    }
+
     /// A regex flag compiled once; an empty value means "not set".
     pub fn regex(&self, id: &str) -> Result<Option<regex::Regex>, String> {
         match self.string(id) {
@@ -192,6 +262,80 @@ impl BuildCtx<'_> {
                 .map_err(|e| format!("--{id}: invalid regular expression: {e}")),
             _ => Ok(None),
         }
+    }
+}
+
+/// A string option `--<id>` with Go's default (None: no default).
+pub fn str_arg(id: &'static str, default: Option<&'static str>, help: &'static str) -> Arg {
+    let a = Arg::new(id)
+        .long(id)
+        .value_name("VALUE")
+        .help(help)
+        .action(clap::ArgAction::Set);
+    match default {
+        Some(d) => a.default_value(d),
+        None => a,
+    }
+}
+
+/// A kingpin-style boolean option: `--<id>` and `--no-<id>` (the last wins).
+pub fn bool_args(id: &'static str, help: &'static str) -> [Arg; 2] {
+    let no: &'static str = Box::leak(format!("no-{id}").into_boxed_str());
+    [
+        Arg::new(id)
+            .long(id)
+            .help(help)
+            .action(clap::ArgAction::SetTrue)
+            .overrides_with(no),
+        Arg::new(no)
+            .long(no)
+            .action(clap::ArgAction::SetTrue)
+            .overrides_with(id)
+            .hide(true),
+    ]
+}
+
+/// An include/exclude pair of device regexes (node_exporter's deviceFilter):
+/// a device is kept when it matches the include (if set) and not the
+/// exclude (if set). Both set is a start-up error.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFilter {
+    include: Option<regex::Regex>,
+    exclude: Option<regex::Regex>,
+}
+
+impl DeviceFilter {
+    pub fn new(include: Option<regex::Regex>, exclude: Option<regex::Regex>) -> Self {
+        DeviceFilter { include, exclude }
+    }
+
+    /// From two flag ids; `alias_*` are deprecated names used when the main
+    /// flag was not given.
+    pub fn from_flags(ctx: &BuildCtx, include: &str, exclude: &str) -> Result<Self, String> {
+        let inc = ctx.regex(include)?;
+        let exc = ctx.regex(exclude)?;
+        if inc.is_some() && exc.is_some() && ctx.given(include) && ctx.given(exclude) {
+            return Err(format!(
+                "--{include} and --{exclude} are mutually exclusive"
+            ));
+        }
+        // An explicit include overrides a default exclude.
+        let exc = if inc.is_some() && !ctx.given(exclude) {
+            None
+        } else {
+            exc
+        };
+        Ok(DeviceFilter::new(inc, exc))
+    }
+
+    /// True when the device is filtered out.
+    pub fn ignored(&self, name: &str) -> bool {
+        if let Some(re) = &self.include {
+            if !re.is_match(name) {
+                return true;
+            }
+        }
+        matches!(&self.exclude, Some(re) if re.is_match(name))
     }
 }
 

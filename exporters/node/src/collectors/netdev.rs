@@ -1,0 +1,383 @@
+//! netdev: interface counters. Like node_exporter 1.5.0 the default source
+//! is rtnetlink (one RTM_GETLINK dump, `IFLA_STATS64`);
+//! `--no-collector.netdev.netlink` reads `/proc/net/dev` instead.
+// System calls (libc) without a safe std equivalent; each block says why it is sound.
+#![allow(unsafe_code)]
+
+use std::collections::BTreeMap;
+
+use vigie_common::MetricSet;
+
+use super::{bool_args, str_arg, BuildCtx, CollectError, Collector, DeviceFilter, ScrapeCtx, Spec};
+
+const INCLUDE: &str = "collector.netdev.device-include";
+const EXCLUDE: &str = "collector.netdev.device-exclude";
+const OLD_INCLUDE: &str = "collector.netdev.device-whitelist";
+const OLD_EXCLUDE: &str = "collector.netdev.device-blacklist";
+
+pub fn spec() -> Spec {
+    Spec {
+        name: "netdev",
+        default_enabled: true,
+        args: || {
+            let mut v = vec![
+                str_arg(
+                    INCLUDE,
+                    None,
+                    "Regexp of net devices to include (mutually exclusive to device-exclude).",
+                ),
+                str_arg(
+                    OLD_INCLUDE,
+                    None,
+                    "DEPRECATED: Use collector.netdev.device-include",
+                )
+                .hide(true),
+                // Debian's default (upstream: unset).
+                str_arg(
+                    EXCLUDE,
+                    Some("^lo$"),
+                    "Regexp of net devices to exclude (mutually exclusive to device-include).",
+                ),
+                str_arg(
+                    OLD_EXCLUDE,
+                    None,
+                    "DEPRECATED: Use collector.netdev.device-exclude",
+                )
+                .hide(true),
+            ];
+            v.extend(bool_args(
+                "collector.netdev.address-info",
+                "Collect address-info for every device (accepted; not implemented by Vigie)",
+            ));
+            v.extend(bool_args("collector.netdev.enable-detailed-metrics", "Use (incompatible) metric names that provide more detailed stats on Linux (accepted; not implemented by Vigie)"));
+            v.extend(bool_args(
+                "collector.netdev.netlink",
+                "Use netlink to gather stats instead of /proc/net/dev.",
+            ));
+            v
+        },
+        build: |ctx: &BuildCtx| {
+            let inc = if ctx.given(INCLUDE) || !ctx.given(OLD_INCLUDE) {
+                INCLUDE
+            } else {
+                OLD_INCLUDE
+            };
+            let exc = if ctx.given(EXCLUDE) || !ctx.given(OLD_EXCLUDE) {
+                EXCLUDE
+            } else {
+                OLD_EXCLUDE
+            };
+            Ok(Box::new(NetDev {
+                filter: DeviceFilter::from_flags(ctx, inc, exc)?,
+                netlink: ctx.bool_or("collector.netdev.netlink", true),
+            }))
+        },
+    }
+}
+
+struct NetDev {
+    filter: DeviceFilter,
+    netlink: bool,
+}
+
+type Stats = BTreeMap<String, Vec<(&'static str, u64)>>;
+
+const PROC_RX: [&str; 8] = [
+    "bytes",
+    "packets",
+    "errs",
+    "drop",
+    "fifo",
+    "frame",
+    "compressed",
+    "multicast",
+];
+const PROC_TX: [&str; 8] = [
+    "bytes",
+    "packets",
+    "errs",
+    "drop",
+    "fifo",
+    "colls",
+    "carrier",
+    "compressed",
+];
+
+/// `/proc/net/dev`: two header lines, then `name: 16 counters`.
+pub fn parse_proc(text: &str) -> Result<Stats, usize> {
+    let mut out = Stats::new();
+    for (i, line) in text.lines().enumerate().skip(2) {
+        let Some((name, rest)) = line.rsplit_once(':') else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            return Err(i + 1);
+        };
+        let v: Vec<u64> = rest
+            .split_ascii_whitespace()
+            .map(|x| x.parse::<u64>().map_err(|_| i + 1))
+            .collect::<Result<_, _>>()?;
+        if v.len() < 16 {
+            return Err(i + 1);
+        }
+        let mut stats = Vec::with_capacity(16);
+        for (k, val) in PROC_RX.iter().zip(&v[..8]) {
+            stats.push((rx_name(k), *val));
+        }
+        for (k, val) in PROC_TX.iter().zip(&v[8..16]) {
+            stats.push((tx_name(k), *val));
+        }
+        out.insert(name.trim().to_owned(), stats);
+    }
+    Ok(out)
+}
+
+fn rx_name(k: &str) -> &'static str {
+    match k {
+        "bytes" => "receive_bytes",
+        "packets" => "receive_packets",
+        "errs" => "receive_errs",
+        "drop" => "receive_drop",
+        "fifo" => "receive_fifo",
+        "frame" => "receive_frame",
+        "compressed" => "receive_compressed",
+        "multicast" => "receive_multicast",
+        _ => "receive_nohandler",
+    }
+}
+
+fn tx_name(k: &str) -> &'static str {
+    match k {
+        "bytes" => "transmit_bytes",
+        "packets" => "transmit_packets",
+        "errs" => "transmit_errs",
+        "drop" => "transmit_drop",
+        "fifo" => "transmit_fifo",
+        "colls" => "transmit_colls",
+        "carrier" => "transmit_carrier",
+        _ => "transmit_compressed",
+    }
+}
+
+/// `rtnl_link_stats64` index -> metric suffix (the fields node_exporter
+/// 1.5.0 exports from netlink).
+const STATS64: [(usize, &str); 17] = [
+    (0, "receive_packets"),
+    (1, "transmit_packets"),
+    (2, "receive_bytes"),
+    (3, "transmit_bytes"),
+    (4, "receive_errs"),
+    (5, "transmit_errs"),
+    (6, "receive_drop"),
+    (7, "transmit_drop"),
+    (8, "receive_multicast"),
+    (9, "transmit_colls"),
+    (13, "receive_frame"),
+    (14, "receive_fifo"),
+    (17, "transmit_carrier"),
+    (18, "transmit_fifo"),
+    (21, "receive_compressed"),
+    (22, "transmit_compressed"),
+    (23, "receive_nohandler"),
+];
+
+/// Turns one link's `IFLA_STATS64` payload into named counters.
+pub fn stats64(payload: &[u8]) -> Vec<(&'static str, u64)> {
+    let field = |i: usize| -> Option<u64> {
+        let b = payload.get(i * 8..i * 8 + 8)?;
+        Some(u64::from_ne_bytes(b.try_into().ok()?))
+    };
+    STATS64
+        .iter()
+        .filter_map(|(i, name)| field(*i).map(|v| (*name, v)))
+        .collect()
+}
+
+impl Collector for NetDev {
+    fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
+        let stats = if self.netlink {
+            rtnl::dump_links()
+                .map_err(|e| CollectError::Other(format!("netlink RTM_GETLINK: {e}")))?
+        } else {
+            let path = ctx.roots.proc("net/dev");
+            parse_proc(&ctx.read(&path)?)
+                .map_err(|l| CollectError::parse(&path, l, "expected name: 16 counters"))?
+        };
+        for (dev, counters) in stats {
+            if self.filter.ignored(&dev) {
+                continue;
+            }
+            for (k, v) in counters {
+                out.counter(
+                    &format!("node_network_{k}_total"),
+                    &format!("Network device statistic {k}."),
+                    &[("device", &dev)],
+                    v as f64,
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A minimal rtnetlink client: one RTM_GETLINK dump per scrape.
+mod rtnl {
+    use std::io;
+
+    use super::Stats;
+
+    const RTM_NEWLINK: u16 = 16;
+    const RTM_GETLINK: u16 = 18;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const IFLA_IFNAME: u16 = 3;
+    const IFLA_STATS64: u16 = 23;
+    const HDR: usize = 16;
+    const IFINFO: usize = 16;
+
+    struct Fd(i32);
+    impl Drop for Fd {
+        fn drop(&mut self) {
+            // SAFETY: we own the descriptor.
+            unsafe { libc::close(self.0) };
+        }
+    }
+
+    fn align(n: usize) -> usize {
+        (n + 3) & !3
+    }
+
+    pub fn dump_links() -> io::Result<Stats> {
+        // SAFETY: plain socket calls on a descriptor we own.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = Fd(fd);
+        let tv = libc::timeval {
+            tv_sec: 2,
+            tv_usec: 0,
+        };
+        unsafe {
+            libc::setsockopt(
+                fd.0,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as u32,
+            );
+        }
+        let mut req = [0u8; HDR + IFINFO];
+        req[0..4].copy_from_slice(&((HDR + IFINFO) as u32).to_ne_bytes());
+        req[4..6].copy_from_slice(&RTM_GETLINK.to_ne_bytes());
+        req[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
+        req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as u16;
+        let n = unsafe {
+            libc::sendto(
+                fd.0,
+                req.as_ptr() as *const libc::c_void,
+                req.len(),
+                0,
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut out = Stats::new();
+        let mut buf = vec![0u8; 32 * 1024];
+        // Bounded: a dump ends with NLMSG_DONE; 10k datagrams is far beyond any host.
+        for _ in 0..10_000 {
+            let n =
+                unsafe { libc::recv(fd.0, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if parse_messages(&buf[..n as usize], &mut out)? {
+                return Ok(out);
+            }
+        }
+        Err(io::Error::other("netlink dump did not end"))
+    }
+
+    /// Parses one datagram; true when the dump is complete.
+    pub fn parse_messages(mut b: &[u8], out: &mut Stats) -> io::Result<bool> {
+        while b.len() >= HDR {
+            let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            let kind = u16::from_ne_bytes([b[4], b[5]]);
+            if len < HDR || len > b.len() {
+                return Err(io::Error::other("truncated netlink message"));
+            }
+            match kind {
+                NLMSG_DONE => return Ok(true),
+                NLMSG_ERROR => return Err(io::Error::other("netlink error reply")),
+                RTM_NEWLINK if len >= HDR + IFINFO => link(&b[HDR + IFINFO..len], out),
+                _ => {}
+            }
+            b = &b[align(len).min(b.len())..];
+        }
+        Ok(false)
+    }
+
+    fn link(mut a: &[u8], out: &mut Stats) {
+        let mut name = None;
+        let mut stats = None;
+        while a.len() >= 4 {
+            let len = u16::from_ne_bytes([a[0], a[1]]) as usize;
+            let kind = u16::from_ne_bytes([a[2], a[3]]) & 0x3fff;
+            if len < 4 || len > a.len() {
+                break;
+            }
+            let payload = &a[4..len];
+            match kind {
+                IFLA_IFNAME => {
+                    let s = payload.split(|c| *c == 0).next().unwrap_or(&[]);
+                    name = Some(String::from_utf8_lossy(s).into_owned());
+                }
+                IFLA_STATS64 => stats = Some(super::stats64(payload)),
+                _ => {}
+            }
+            a = &a[align(len).min(a.len())..];
+        }
+        if let (Some(n), Some(s)) = (name, stats) {
+            out.insert(n, s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_net_dev() {
+        let t = "Inter-|   Receive\n face |bytes\n    lo:  252701     519    0    0    0     0          0         0   252701     519    0    0    0     0       0          0\n";
+        let s = parse_proc(t).unwrap();
+        assert_eq!(s["lo"][0], ("receive_bytes", 252701));
+        assert!(parse_proc("a\nb\neth0: 1 2 3\n").is_err());
+        assert!(parse_proc("a\nb\nno colon here\n").is_err());
+    }
+
+    #[test]
+    fn netlink_garbage_is_an_error_not_a_panic() {
+        let mut s = Stats::new();
+        assert!(rtnl::parse_messages(&[0xff; 40], &mut s).is_err());
+        assert!(!rtnl::parse_messages(&[1, 2, 3], &mut s).unwrap());
+        assert_eq!(stats64(&[0u8; 12]).len(), 1);
+    }
+
+    #[test]
+    fn netlink_dump_lists_lo() {
+        let s = rtnl::dump_links().unwrap();
+        assert!(s.contains_key("lo"), "{s:?}");
+    }
+}

@@ -329,10 +329,28 @@ fn netns_counters() {
     );
 }
 
+/// Starts the exporter through `setpriv` with the given privilege options.
+fn spawn_setpriv(opts: &[&str]) -> vigie_common::testkit::Proc {
+    let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+    args.extend(
+        [
+            BIN,
+            "--collector.disable-defaults",
+            "--collector.netfilter",
+            "--web.listen-address=127.0.0.1:0",
+        ]
+        .map(String::from),
+    );
+    vigie_common::testkit::wait_listening(
+        vigie_common::testkit::spawn_logged("setpriv", &args),
+        Duration::from_secs(20),
+    )
+}
+
 #[test]
-fn netns_without_cap_net_admin() {
+fn netns_capabilities() {
     if std::env::var_os(INNER).is_none() {
-        return run_in_netns("netns_without_cap_net_admin");
+        return run_in_netns("netns_capabilities");
     }
     assert!(only_loopback());
     let st = Command::new("ip")
@@ -340,30 +358,18 @@ fn netns_without_cap_net_admin() {
         .status()
         .unwrap();
     assert!(st.success());
+    let st = Command::new("nft")
+        .args(["add", "table", "inet", "captest"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let ok = r#"node_scrape_collector_success{collector="netfilter"}"#;
+
     // Root without CAP_NET_ADMIN: setpriv drops it from the bounding and
     // inheritable sets, so the exec'd exporter does not get it back.
-    let p = vigie_common::testkit::wait_listening(
-        vigie_common::testkit::spawn_logged(
-            "setpriv",
-            &[
-                "--inh-caps=-net_admin".into(),
-                "--bounding-set=-net_admin".into(),
-                BIN.into(),
-                "--collector.disable-defaults".into(),
-                "--collector.netfilter".into(),
-                "--web.listen-address=127.0.0.1:0".into(),
-            ],
-        ),
-        Duration::from_secs(20),
-    );
+    let p = spawn_setpriv(&["--inh-caps=-net_admin", "--bounding-set=-net_admin"]);
     let (_, s) = scrape(&p.base());
-    assert_eq!(
-        value(
-            &s,
-            r#"node_scrape_collector_success{collector="netfilter"}"#
-        ),
-        "0"
-    );
+    assert_eq!(value(&s, ok), "0");
     assert!(
         !s.keys().any(|k| k.starts_with("node_netfilter_")),
         "{}",
@@ -371,5 +377,20 @@ fn netns_without_cap_net_admin() {
     );
     let log = p.log_text();
     assert!(log.contains("CAP_NET_ADMIN"), "{log}");
-    println!("netns_without_cap_net_admin: success 0 and the log names CAP_NET_ADMIN");
+
+    // What the systemd drop-in gives: an unprivileged user, no new
+    // privileges, CAP_NET_ADMIN as the only (ambient) capability.
+    let p = spawn_setpriv(&[
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--no-new-privs",
+        "--inh-caps=-all,+net_admin",
+        "--ambient-caps=+net_admin",
+        "--bounding-set=-all,+net_admin",
+    ]);
+    let (_, s) = scrape(&p.base());
+    assert_eq!(value(&s, ok), "1", "{}", p.log_text());
+    assert_eq!(value(&s, r#"node_netfilter_tables{family="inet"}"#), "1");
+    println!("netns_capabilities: without CAP_NET_ADMIN success 0 and the log names it; nobody + ambient CAP_NET_ADMIN works");
 }

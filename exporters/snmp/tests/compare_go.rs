@@ -23,6 +23,7 @@ fn snmpd_config(dir: &std::path::Path) -> std::path::PathBuf {
         "public",
         &["system", "host_resources", "ucd"],
     ));
+    text.push_str("wrong_community:\n  get: [1.3.6.1.2.1.1.3.0]\n  timeout: 200ms\n  retries: 1\n  auth:\n    community: wrong\n  metrics:\n  - {name: sysUpTime, oid: 1.3.6.1.2.1.1.3, type: gauge, help: h}\n");
     let path = dir.join("snmp.yml");
     std::fs::write(&path, text).unwrap();
     path
@@ -80,6 +81,16 @@ fn same_samples_as_snmp_exporter_on_snmpd_v2c_and_v3() {
     ] {
         compare_module(&go, &vigie, &format!("target=127.0.0.1:{port}&module={m}"));
     }
+    // A wrong community: silence, then the same 500 and reason as Go.
+    let q = format!("target=127.0.0.1:{port}&module=wrong_community");
+    let (sg, g) = scrape(&go, &q);
+    let start = std::time::Instant::now();
+    let (sv, v) = scrape(&vigie, &q);
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!((sg, sv), (500, 500));
+    let reason = "error getting target 127.0.0.1: request timeout (after 1 retries)";
+    assert!(g.contains(reason), "{g}");
+    assert!(v.contains(reason), "{v}");
     // v3 costs one discovery packet more, in both.
     let (_, v) = scrape(&vigie, &format!("target=127.0.0.1:{port}&module=if_mib_v3"));
     assert!(v.contains("snmp_scrape_packets_sent 9\n"), "{v}");

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use vigie_common::testkit::{self, Proc};
 
+pub mod fake;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_vigie-snmp-exporter");
 pub const GO_BIN: &str = "prometheus-snmp-exporter";
 

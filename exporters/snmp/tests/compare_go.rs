@@ -211,3 +211,74 @@ fn pfsense_fixture_same_as_snmp_exporter_and_values_from_the_walk() {
         "{v}"
     );
 }
+
+#[test]
+fn pfsense_module_on_a_begemot_pf_agent_same_as_snmp_exporter() {
+    let script = fixture("fake_begemot_pf.py");
+    let Some(python) = vigie_common::testkit::require("python3") else {
+        return;
+    };
+    let extra = format!(
+        "pass_persist .1.3.6.1.4.1.12325.1.200.1 {} {}\n",
+        python.display(),
+        script.display()
+    );
+    let Some((_agent, port)) = start_snmpd_with("begemot", &extra) else {
+        return;
+    };
+    let dir = vigie_common::testkit::scratch_dir("cmp-begemot");
+    let cfg = dir.join("snmp.yml");
+    std::fs::write(&cfg, shipped_as_flat("public", &["pfsense"])).unwrap();
+    let Some(go) = start_go(&cfg) else { return };
+    let vigie = start_vigie(&cfg, &[]);
+    compare_module(
+        &go,
+        &vigie,
+        &format!("target=127.0.0.1:{port}&module=pfsense"),
+    );
+    let (_, v) = scrape(&vigie, &format!("target=127.0.0.1:{port}&module=pfsense"));
+    let s = samples(&v);
+    let get = |k: &str| -> f64 {
+        s.get(k)
+            .unwrap_or_else(|| panic!("{k} missing:\n{v}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(get("pfStatusRunning"), 1.0);
+    assert_eq!(get("pfStatusRuntime"), 123456.0);
+    assert_eq!(get("pfStateTableCount"), 140.0);
+    assert_eq!(get("pfLimitsStates"), 100000.0);
+    assert_eq!(get("pfSrcNodesCount"), 3.0);
+    assert_eq!(
+        get("pfCounterNormalize"),
+        12345.0,
+        "Counter64 wrapped at 2^53"
+    );
+    assert_eq!(get("pfCounterMatch"), 1001.0);
+    let cols = [
+        "4BytesInPass",
+        "4BytesInBlock",
+        "4BytesOutPass",
+        "4BytesOutBlock",
+        "4PktsInPass",
+        "4PktsInBlock",
+        "4PktsOutPass",
+        "4PktsOutBlock",
+        "6BytesInPass",
+        "6BytesInBlock",
+        "6BytesOutPass",
+        "6BytesOutBlock",
+        "6PktsInPass",
+        "6PktsInBlock",
+        "6PktsOutPass",
+        "6PktsOutBlock",
+    ];
+    for (i, name) in ["all", "em0", "em1"].iter().enumerate() {
+        let idx = i + 1;
+        for (c, col) in cols.iter().enumerate() {
+            let key = format!("pfInterfacesIf{col}{{pfInterfacesIfDescr=\"{name}\",pfInterfacesIfIndex=\"{idx}\"}}");
+            assert_eq!(get(&key), (idx * 1_000_000 + c + 7) as f64, "{key}");
+        }
+    }
+    assert!(v.contains("# TYPE pfInterfacesIf6PktsOutBlock counter"));
+}

@@ -55,6 +55,11 @@ pub fn wait_agent(port: u16, community: &str, timeout: Duration) -> bool {
 /// net-snmp's snmpd on 127.0.0.1 with community `public` and the v3 user
 /// `promuser` (SHA/AES, authPriv). None when snmpd is not installed (local runs).
 pub fn start_snmpd(name: &str) -> Option<(Proc, u16)> {
+    start_snmpd_with(name, "")
+}
+
+/// As [`start_snmpd`], with extra snmpd.conf lines.
+pub fn start_snmpd_with(name: &str, extra_conf: &str) -> Option<(Proc, u16)> {
     let snmpd = testkit::which("/usr/sbin/snmpd").or_else(|| testkit::require("snmpd"))?;
     testkit::require("snmpget")?;
     let dir = testkit::scratch_dir(&format!("snmpd-{name}"));
@@ -66,7 +71,9 @@ pub fn start_snmpd(name: &str) -> Option<(Proc, u16)> {
         "sysLocation loopback-test\nsysContact test@example.invalid\nsysServices 72\n\
          rocommunity public 127.0.0.1\n\
          createUser promuser SHA \"authpass123\" AES \"privpass123\"\n\
-         rouser promuser authpriv\nload 12 10 5\ndisk / 10%\n",
+         rouser promuser authpriv\nload 12 10 5\ndisk / 10%\n"
+            .to_owned()
+            + extra_conf,
     )
     .unwrap();
     for _ in 0..5 {

@@ -16,6 +16,7 @@ use crate::roots::FsRoots;
 // --- collector modules (sorted) ---
 mod arp;
 mod bonding;
+mod cgroup;
 mod conntrack;
 mod cpu;
 mod cpufreq;
@@ -61,6 +62,7 @@ pub fn registry() -> Vec<Spec> {
         // --- collector specs (sorted) ---
         arp::spec(),
         bonding::spec(),
+        cgroup::spec(),
         conntrack::spec(),
         cpu::spec(),
         cpufreq::spec(),

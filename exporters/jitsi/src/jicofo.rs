@@ -5,7 +5,8 @@
 //! `jicofo_bridge_selector_bridge_count`). Arrays of numbers (old Jicofo's
 //! 22-element `conference_sizes`) are labelled by index:
 //! `jicofo_conference_sizes{conference_size="3"}`, other arrays `{index="3"}`.
-//! The top-level `version` string becomes `jicofo_version_info{version}`;
+//! camelCase keys (`health.hardFailure`) are written in snake_case
+//! (`jicofo_health_hard_failure`). The top-level `version` string becomes `jicofo_version_info{version}`;
 //! other strings and nulls are skipped.
 
 use vigie_common::expo::{sanitize_name, MetricSet, MetricType};
@@ -45,7 +46,7 @@ pub fn collect(doc: &Json, out: &mut MetricSet) -> Result<(), String> {
             }
         };
         flatten(&base, &[], value, &array_label, &mut |name, labels, v| {
-            let name = sanitize_name(name);
+            let name = sanitize_name(&snake_case(name));
             let help = format!(
                 "Jicofo /stats value {:?}.",
                 name.trim_start_matches("jicofo_")
@@ -55,6 +56,29 @@ pub fn collect(doc: &Json, out: &mut MetricSet) -> Result<(), String> {
         });
     }
     Ok(())
+}
+
+/// `hardFailure` → `hard_failure`, `HTTPCode` → `http_code`: Prometheus
+/// names are snake_case (promtool flags camelCase).
+pub fn snake_case(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev = i.checked_sub(1).map(|j| chars[j]);
+            let next = chars.get(i + 1).copied();
+            let after_lower = prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit());
+            let acronym_end = prev.is_some_and(|p| p.is_ascii_uppercase())
+                && next.is_some_and(|n| n.is_ascii_lowercase());
+            if (after_lower || acronym_end) && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -88,6 +112,7 @@ mod tests {
             "jicofo_healthy 1",
             "jicofo_health_success 1",
             "jicofo_health_sticky 0",
+            "jicofo_health_hard_failure 1",
             "jicofo_version_info{version=\"1.0-1178-g0a1b2c3\"} 1",
         ] {
             assert!(t.contains(&format!("\n{line}\n")), "{line}: {t}");
@@ -102,6 +127,18 @@ mod tests {
                 .all(|l| l.ends_with(" gauge")),
             "{t}"
         );
+    }
+
+    #[test]
+    fn camel_case_becomes_snake_case() {
+        assert_eq!(
+            snake_case("jicofo_health_hardFailure"),
+            "jicofo_health_hard_failure"
+        );
+        assert_eq!(snake_case("HTTPCode"), "http_code");
+        assert_eq!(snake_case("a2B"), "a2_b");
+        assert_eq!(snake_case("already_snake"), "already_snake");
+        assert_eq!(snake_case("x_Y"), "x_y");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! reads into the fixture tree, see `fixtures/capture.sh`), or add a test
 //! calling [`compare_tree`] on a tree of your own under `tests/fixtures/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -195,6 +197,17 @@ pub fn compare_tree(tree: &Path, collectors: &[&str], extra: &[&str]) {
 #[test]
 fn golden_local_tree() {
     compare_tree(&fixtures().join("local"), GOLDEN_COLLECTORS, &[]);
+}
+
+/// The same tree with truncated, malformed and missing files (see
+/// fixtures/NOTICE): both exporters must fail and succeed the same way.
+#[test]
+fn golden_odd_tree() {
+    compare_tree(
+        &fixtures().join("odd"),
+        GOLDEN_COLLECTORS,
+        &["--collector.cpu.info"],
+    );
 }
 
 /// Families, types and label names of both exporters on this machine

@@ -58,6 +58,8 @@ impl Collector for Cpufreq {
             .filter_map(|e| e.file_name().to_str()?.strip_prefix("cpu")?.parse().ok())
             .collect();
         cpus.sort_unstable();
+        // All or nothing: a malformed value fails the collector, as in node_exporter.
+        let mut values: Vec<(&str, &str, String, f64)> = Vec::new();
         for cpu in cpus {
             let d = base.join(format!("cpu{cpu}/cpufreq"));
             if !d.is_dir() {
@@ -68,10 +70,14 @@ impl Collector for Cpufreq {
                 let Ok(v) = read_attr(&d.join(file)) else {
                     continue;
                 };
-                if let Ok(khz) = v.parse::<u64>() {
-                    out.gauge(name, help, &[("cpu", &c)], khz as f64 * 1000.0);
-                }
+                let khz = v
+                    .parse::<u64>()
+                    .map_err(|e| CollectError::parse(&d.join(file), 1, e.to_string()))?;
+                values.push((name, help, c.clone(), khz as f64 * 1000.0));
             }
+        }
+        for (name, help, cpu, v) in values {
+            out.gauge(name, help, &[("cpu", &cpu)], v);
         }
         Ok(())
     }

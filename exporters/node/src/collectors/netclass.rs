@@ -108,7 +108,8 @@ impl NetClass {
             1.0,
         );
         for (file, suffix, counter) in NUMERIC {
-            let Some(v) = attr(&dir, file).and_then(|v| parse_int(&v)) else {
+            // Unparsable values read as 0, as in node_exporter.
+            let Some(v) = attr(&dir, file).map(|v| parse_int(&v).unwrap_or(0)) else {
                 continue;
             };
             let mut v = v as f64;

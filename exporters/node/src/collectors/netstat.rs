@@ -100,20 +100,28 @@ impl Netstat {
 
 impl Collector for Netstat {
     fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
+        // All files are parsed before anything is emitted: an error in one
+        // fails the whole collector, as in node_exporter.
+        let mut all = Vec::new();
         for file in ["net/netstat", "net/snmp"] {
             let path = ctx.roots.proc(file);
             let text = ctx.read(&path)?;
             let stats = parse_pairs(&text)
                 .map_err(|l| CollectError::parse(&path, l, "names and values do not pair up"))?;
-            self.emit(&path, stats, out)?;
+            all.push((path, stats));
         }
         let p6 = ctx.roots.proc("net/snmp6");
         match ctx.read(&p6) {
-            Ok(text) => self.emit(&p6, parse_snmp6(&text), out)?,
+            Ok(text) => all.push((p6, parse_snmp6(&text))),
             // IPv6 disabled: node_exporter skips it quietly.
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
         }
+        let mut staged = MetricSet::new();
+        for (path, stats) in all {
+            self.emit(&path, stats, &mut staged)?;
+        }
+        out.merge(staged);
         Ok(())
     }
 }

@@ -96,13 +96,7 @@ impl Collector for Stat {
                 false,
             ),
         ];
-        if fields.iter().any(|f| f.0.is_none()) {
-            return Err(CollectError::parse(
-                &path,
-                0,
-                "missing btime/ctxt/processes/intr/procs_* line",
-            ));
-        }
+        // A missing line reads as 0, as in node_exporter.
         for (v, name, help, counter) in fields {
             let v = v.unwrap_or_default();
             if counter {

@@ -3,6 +3,8 @@
 //! documents (examples, 2021-era, hostile), and servers that hang, dribble,
 //! answer 502 or truncate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashSet;

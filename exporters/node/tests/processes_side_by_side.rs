@@ -318,3 +318,77 @@ fn cpu_ticks(pid: u32) -> u64 {
         .map(|(_, f)| f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0))
         .unwrap_or(0)
 }
+
+/// The shipped config/processes.yml (Jitsi stack) on stand-ins for prosody,
+/// jicofo, the videobridge and nginx, side by side with process-exporter.
+#[test]
+fn jitsi_config_side_by_side() {
+    let Some(pe) = testkit::require("prometheus-process-exporter") else {
+        return;
+    };
+    let dir = testkit::scratch_dir("processes-jitsi");
+    let sleep = testkit::which("sleep").unwrap();
+    let bash = testkit::which("bash").unwrap();
+    let prosody = copy_exe(&sleep, &dir, "prosody");
+    let nginx = copy_exe(&sleep, &dir, "nginx");
+    let java = copy_exe(&bash, &dir, "java");
+    let procs = [
+        start(&prosody, &["600"], false),
+        start(&nginx, &["600"], false),
+        start(&nginx, &["601"], false),
+        start(
+            &java,
+            &["-c", "sleep 600 & wait", "org.jitsi.jicofo.Main"],
+            false,
+        ),
+        start(
+            &java,
+            &["-c", "sleep 600 & wait", "org.jitsi.videobridge.MainKt"],
+            false,
+        ),
+    ];
+    for p in &procs {
+        let pid = p.pid();
+        wait_for("stand-in", || stat_fields(pid).is_some());
+    }
+    for p in &procs[3..] {
+        let pid = p.pid();
+        wait_for("java child", || children_of(pid) == 1);
+    }
+    let cfg = testkit::workspace_root().join("config/processes.yml");
+    let cfg_s = cfg.to_str().unwrap();
+    let port = testkit::free_port();
+    let go = testkit::spawn_exporter(
+        pe.to_str().unwrap(),
+        &[
+            "-config.path",
+            cfg_s,
+            &format!("-web.listen-address=127.0.0.1:{port}"),
+        ],
+    );
+    let cfg_arg = format!("--collector.processes.config={cfg_s}");
+    let us = testkit::spawn_exporter(
+        BIN,
+        &[
+            "--collector.disable-defaults",
+            "--collector.processes",
+            &cfg_arg,
+        ],
+    );
+    let g = scrape(&go.base());
+    let u = scrape(&us.base());
+    for (group, n) in [
+        ("prosody", 1.0),
+        ("nginx", 2.0),
+        ("jicofo", 2.0),
+        ("jitsi-videobridge2", 2.0),
+    ] {
+        let s = format!("namedprocess_namegroup_num_procs{{groupname=\"{group}\"}}");
+        assert!(
+            g.get(&s).is_some_and(|v| *v >= n),
+            "process-exporter {s}: {g:#?}"
+        );
+    }
+    compare(&g, &u);
+    drop(procs);
+}

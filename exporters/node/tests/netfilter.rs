@@ -220,6 +220,14 @@ fn netns_counters() {
         value(&s, &rule("packets", "ip", "filter", "INPUT", "")),
         n(N2)
     );
+    // A comment with a quote and a backslash, escaped in the exposition.
+    assert_eq!(
+        value(
+            &s,
+            &rule("packets", "ip", "filter", "INPUT", r#"odd \"q\" \\ x"#)
+        ),
+        "0"
+    );
     assert_eq!(
         value(&s, &rule("packets", "ip6", "filter", "INPUT", "ip6t-five")),
         n(N6)
@@ -393,4 +401,54 @@ fn netns_capabilities() {
     assert_eq!(value(&s, ok), "1", "{}", p.log_text());
     assert_eq!(value(&s, r#"node_netfilter_tables{family="inet"}"#), "1");
     println!("netns_capabilities: without CAP_NET_ADMIN success 0 and the log names it; nobody + ambient CAP_NET_ADMIN works");
+}
+
+#[test]
+fn netns_ruleset_changing_during_scrapes() {
+    if std::env::var_os(INNER).is_none() {
+        return run_in_netns("netns_ruleset_changing_during_scrapes");
+    }
+    setup(2_000);
+    let p = spawn_exporter(
+        BIN,
+        &[
+            "--collector.disable-defaults",
+            "--collector.netfilter",
+            "--log.level=debug",
+        ],
+    );
+    // One nft process per change, so every change is its own generation.
+    let mut churn = Command::new("sh")
+        .arg("-c")
+        .arg(
+            "for i in $(seq 40); do \
+               nft add rule inet vigie sub udp dport 6000 counter comment churn || exit 1; \
+               nft flush chain inet vigie sub || exit 1; \
+             done",
+        )
+        .spawn()
+        .unwrap();
+    let ok = r#"node_scrape_collector_success{collector="netfilter"}"#;
+    let (mut scrapes, mut good) = (0, 0);
+    while churn.try_wait().unwrap().is_none() {
+        let (_, s) = scrape(&p.base());
+        scrapes += 1;
+        if value(&s, ok) == "1" {
+            good += 1;
+            // A consistent read: the big set is always complete.
+            assert_eq!(
+                value(
+                    &s,
+                    r#"node_netfilter_set_elements{family="inet",set="big",table="vigie"}"#
+                ),
+                "2000"
+            );
+        }
+    }
+    assert!(churn.wait().unwrap().success());
+    let (_, s) = scrape(&p.base());
+    assert_eq!(value(&s, ok), "1");
+    let retries = p.log_text().matches("reading it again").count();
+    println!("netns_ruleset_changing_during_scrapes: {good} of {scrapes} scrapes during 80 ruleset changes succeeded, {retries} re-reads");
+    assert!(scrapes > 0);
 }

@@ -68,7 +68,12 @@ fn read(ctx: &ScrapeCtx) -> Result<Ruleset, NlError> {
         let mut conn = Conn::open()?;
         match nft::read_ruleset(&mut conn, ctx.deadline) {
             Ok(rs) => return Ok(rs),
-            Err(NlError::Interrupted) => last = NlError::Interrupted,
+            Err(NlError::Interrupted) => {
+                tracing::debug!(
+                    "netfilter: the ruleset changed during the dumps; reading it again"
+                );
+                last = NlError::Interrupted;
+            }
             Err(e) => return Err(e),
         }
     }

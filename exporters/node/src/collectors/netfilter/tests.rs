@@ -265,6 +265,20 @@ fn recorded_ruleset_decodes() {
     }
 }
 
+#[test]
+fn generation_change_interrupts_the_read() {
+    // The chain dump's replies carry another generation than the table
+    // dump's: the ruleset changed between the two, the read must restart.
+    let mut calls = committed_corpus();
+    let chain = calls.iter_mut().find(|c| c.kind == MsgType::Chain).unwrap();
+    // res_id (big endian) is at bytes 18..20 of each message (16-byte
+    // header, then family and version).
+    let d = &mut chain.datagrams[0];
+    d[19] = d[19].wrapping_add(1);
+    let r = nft::read_ruleset(&mut Replay::new(calls), far());
+    assert!(matches!(r, Err(NlError::Interrupted)), "{r:?}");
+}
+
 /// xorshift64*: reproducible mutations without a dependency.
 struct Rng(u64);
 

@@ -189,6 +189,7 @@ fn main() -> ExitCode {
         known: specs.iter().map(|s| s.name).collect(),
         roots,
         timeout: cli.collector_timeout,
+        running: Default::default(),
     };
     vigie_common::serve::run(spec, &cli.web, Arc::new(NodeExporter { node }))
 }

@@ -1,8 +1,8 @@
 //! One scrape: pick the collectors (`collect[]`), run them in parallel on
 //! blocking threads under a deadline, add `node_scrape_collector_*`.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use vigie_common::{MetricSet, MetricType};
@@ -21,6 +21,58 @@ pub struct Node {
     pub roots: Arc<FsRoots>,
     /// `--collector.timeout`.
     pub timeout: Duration,
+    /// Runs in progress per collector (a timed-out run keeps its thread).
+    pub running: Arc<Running>,
+}
+
+/// How many runs of one collector may be in progress at once. A collector
+/// stuck in the kernel keeps its blocking thread after the scrape gave up
+/// on it; beyond this many, later scrapes report it failed at once instead
+/// of piling up threads.
+pub const MAX_RUNS_PER_COLLECTOR: usize = 2;
+
+/// Counts of in-progress runs, by collector.
+#[derive(Debug, Default)]
+pub struct Running(Mutex<HashMap<&'static str, usize>>);
+
+impl Running {
+    /// Takes a run slot for `name`, or None when all are in use.
+    pub fn acquire(self: &Arc<Self>, name: &'static str) -> Option<RunSlot> {
+        let mut m = self.0.lock().ok()?;
+        let n = m.entry(name).or_insert(0);
+        if *n >= MAX_RUNS_PER_COLLECTOR {
+            return None;
+        }
+        *n += 1;
+        Some(RunSlot {
+            running: Arc::clone(self),
+            name,
+        })
+    }
+
+    /// Runs of `name` in progress.
+    pub fn count(&self, name: &str) -> usize {
+        self.0
+            .lock()
+            .map(|m| m.get(name).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+/// Released when the collector's run ends, even after its scrape gave up.
+pub struct RunSlot {
+    running: Arc<Running>,
+    name: &'static str,
+}
+
+impl Drop for RunSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.running.0.lock() {
+            if let Some(n) = m.get_mut(self.name) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
 }
 
 /// Why a `collect[]` filter is refused (node_exporter's wording).
@@ -68,13 +120,24 @@ impl Node {
         };
         let mut set = tokio::task::JoinSet::new();
         let mut pending: Vec<&'static str> = Vec::with_capacity(selected.len());
+        let mut results: Vec<(&'static str, f64, bool)> = Vec::new();
         for (name, c) in selected {
+            let Some(slot) = self.running.acquire(name) else {
+                tracing::error!(
+                    name,
+                    "collector still running from earlier scrapes; reported as failed"
+                );
+                results.push((name, 0.0, false));
+                continue;
+            };
             let ctx = ctx.clone();
             pending.push(name);
-            set.spawn_blocking(move || run_one(name, c.as_ref(), &ctx));
+            set.spawn_blocking(move || {
+                let _slot = slot;
+                run_one(name, c.as_ref(), &ctx)
+            });
         }
         let mut out = MetricSet::new();
-        let mut results: Vec<(&'static str, f64, bool)> = Vec::new();
         let tokio_deadline = tokio::time::Instant::from_std(deadline);
         loop {
             match tokio::time::timeout_at(tokio_deadline, set.join_next()).await {

@@ -354,3 +354,80 @@ pub fn value(text: &str, series: &str) -> Option<String> {
         .find(|(s, _)| s == series)
         .map(|(_, v)| v)
 }
+
+/// An IRC-like server: waits for NICK and USER, sends `PING :token`,
+/// expects `PONG token`, then sends the 001 welcome line.
+pub fn irc_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+                let mut w = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                let mut line = String::new();
+                for _ in 0..2 {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+                let _ = w.write_all(b":irc.test NOTICE * :hello\r\nPING :tok123\r\n");
+                line.clear();
+                let _ = r.read_line(&mut line);
+                if line.trim_end() == "PONG tok123" {
+                    let _ = w.write_all(b":irc.test 001 prober :Welcome\r\n");
+                } else {
+                    let _ = w.write_all(b":irc.test 464 prober :bad pong\r\n");
+                }
+                let _ = r.read_line(&mut line);
+            });
+        }
+    });
+    port
+}
+
+/// An SMTP-like STARTTLS server: `220` banner, `STARTTLS` -> `220 go ahead`,
+/// then TLS with `pair`, then a `250` line inside TLS.
+pub fn starttls_server(pair: &Pair) -> u16 {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cert = rustls::pki_types::CertificateDer::from(pair.cert_der.clone());
+    let key = rustls::pki_types::PrivateKeyDer::try_from(pair.key_der.clone()).unwrap();
+    let cfg = Arc::new(
+        rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap(),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let cfg = Arc::clone(&cfg);
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+                let mut s: TcpStream = s;
+                let _ = s.write_all(b"220 smtp.test ESMTP ready\r\n");
+                // Read the STARTTLS line byte by byte so no TLS bytes are consumed.
+                let mut line = Vec::new();
+                let mut b = [0u8; 1];
+                while !line.ends_with(b"\n") && line.len() < 1024 {
+                    match s.read(&mut b) {
+                        Ok(1) => line.push(b[0]),
+                        _ => return,
+                    }
+                }
+                let _ = s.write_all(b"220 go ahead\r\n");
+                let Ok(conn) = rustls::ServerConnection::new(cfg) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, s);
+                let _ = tls.write_all(b"250 smtp.test secure\r\n");
+                let _ = tls.flush();
+                let _ = tls.read(&mut [0u8; 64]);
+            });
+        }
+    });
+    port
+}

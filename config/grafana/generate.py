@@ -3,6 +3,9 @@
 lists below, so the four dashboards share one layout and one set of
 variables. Run after editing:  python3 config/grafana/generate.py
 
+`--out DIR` writes elsewhere (the e2e crate's test checks that the committed
+JSON is what this script writes).
+
 Every query uses only metrics the Vigie exporters export (the Go exporters'
 names). Template variables: $datasource, $job, $instance (multi-value, "All"
 is ".*"); Grafana's $__rate_interval and $__range. The end-to-end test
@@ -10,6 +13,7 @@ is ".*"); Grafana's $__rate_interval and $__range. The end-to-end test
 """
 import json
 import os
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DS = {"type": "prometheus", "uid": "${datasource}"}
@@ -182,7 +186,7 @@ def pfsense():
     s = SEL
     return dashboard(
         "vigie-pfsense", "Vigie / pfSense",
-        "pfSense firewall over SNMP (vigie-snmp-exporter, modules pfsense_pf and if_mib).",
+        "pfSense firewall over SNMP (vigie-snmp-exporter, module pfsense: BEGEMOT-PF-MIB and IF-MIB).",
         [query_var("job", "Job", "label_values(pfStatusRunning, job)"),
          query_var("instance", "Firewall", 'label_values(pfStatusRunning{job=~"$job"}, instance)')],
         [
@@ -242,7 +246,10 @@ def jitsi():
             panel("timeseries", "Packet rate", [
                 (f"jitsi_packet_rate_download{{{s}}}", "{{instance}} download"),
                 (f"jitsi_packet_rate_upload{{{s}}}", "{{instance}} upload")], "pps"),
-            panel("timeseries", "Conference sizes", [(f"jitsi_conference_sizes{{{s}}}", "{{conference_size}} participants")], "short"),
+            panel("timeseries", "Conference sizes", [
+                (f'{{__name__=~"jicofo_conference_sizes_buckets_.*",{s}}}', "{{__name__}}"),
+                (f"jitsi_conference_sizes{{{s}}}", "{{conference_size}} participants")], "short",
+                desc="Current Jicofo reports size buckets; older videobridges report jitsi_conference_sizes."),
             panel("timeseries", "Packet loss", [
                 (f"jitsi_incoming_loss{{{s}}}", "{{instance}} incoming"),
                 (f"jitsi_outgoing_loss{{{s}}}", "{{instance}} outgoing")], "percentunit"),
@@ -262,6 +269,8 @@ def jitsi():
 
 def main():
     out = os.path.join(HERE, "dashboards")
+    if len(sys.argv) == 3 and sys.argv[1] == "--out":
+        out = sys.argv[2]
     os.makedirs(out, exist_ok=True)
     for name, fn in (("host", host), ("probes", probes), ("pfsense", pfsense), ("jitsi", jitsi)):
         with open(os.path.join(out, f"{name}.json"), "w") as f:

@@ -233,7 +233,7 @@ fn free_udp_port() -> u16 {
 
 /// net-snmp's snmpd on 127.0.0.1:`port`, community `public`, with the
 /// BEGEMOT-PF-MIB subtree served from a pfSense-like walk.
-fn start_snmpd(snmpd: &Path, dir: &Path, port: u16) -> Proc {
+fn start_snmpd(snmpd: &Path, python: &Path, dir: &Path, port: u16) -> Proc {
     let fx = root().join("e2e/tests/fixtures");
     let persist = dir.join("snmp-persist");
     std::fs::create_dir_all(&persist).unwrap();
@@ -243,7 +243,8 @@ fn start_snmpd(snmpd: &Path, dir: &Path, port: u16) -> Proc {
         format!(
             "agentAddress udp:127.0.0.1:{port}\nrocommunity public 127.0.0.1\nsysLocation e2e\nsysName vigie-e2e\n\
              load 12 10 5\ndisk / 10%\n\
-             pass_persist .1.3.6.1.4.1.12325.1.200.1 /usr/bin/python3 {} {}\n",
+             pass_persist .1.3.6.1.4.1.12325.1.200.1 {} {} {}\n",
+            python.display(),
             fx.join("begemot_pf.py").display(),
             fx.join("begemot_pf_walk.txt").display()
         ),
@@ -526,7 +527,9 @@ fn exporters_under_a_real_prometheus() {
     let Some(snmpd) = require("snmpd") else {
         return;
     };
-    let Some(_) = require("python3") else { return };
+    let Some(python) = require("python3") else {
+        return;
+    };
     let bins = exporter_bins();
     let dir = testkit::scratch_dir("e2e");
 
@@ -538,7 +541,7 @@ fn exporters_under_a_real_prometheus() {
     let tcp = Server::start(ok_handler(), None);
     let upstreams = jitsi_upstreams();
     let snmp_port = free_udp_port();
-    let _snmpd = start_snmpd(&snmpd, &dir, snmp_port);
+    let _snmpd = start_snmpd(&snmpd, &python, &dir, snmp_port);
 
     // exporters
     let node = start_exporter(&bins["node"], None);
@@ -568,6 +571,23 @@ fn exporters_under_a_real_prometheus() {
         "targets not up after 60 s:\n{}",
         down.join("\n")
     );
+
+    if let Ok(r) = query(
+        &base,
+        "max by (job) (max_over_time(scrape_duration_seconds[1m]))",
+    ) {
+        let d: Vec<String> = r
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}={:.3}s",
+                    s["metric"]["job"].as_str().unwrap_or(""),
+                    sample_value(s).unwrap_or(0.0)
+                )
+            })
+            .collect();
+        eprintln!("e2e: slowest scrape per job: {}", d.join(" "));
+    }
 
     // 2. probes of healthy targets succeed
     let icmp_allowed = icmp_permitted();

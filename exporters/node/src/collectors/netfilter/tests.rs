@@ -164,7 +164,10 @@ fn live_corpus() -> Option<Vec<Call>> {
         println!("SKIP live recording: {why}; using the committed recording only");
         return None;
     }
-    let out = std::env::temp_dir().join(format!("vigie-nf-record-{}.bin", std::process::id()));
+    // Tests run in parallel threads of one process: one file per call.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = std::env::temp_dir().join(format!("vigie-nf-record-{}-{n}.bin", std::process::id()));
     let o = Command::new("unshare")
         .arg("-n")
         .arg(std::env::current_exe().unwrap())

@@ -4,7 +4,7 @@
 //! types become a label named after the metric with value 1; EnumAsInfo,
 //! EnumAsStateSet, Bits, DateAndTime and regex_extracts as upstream.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use vigie_common::expo::{MetricSet, MetricType};
 
@@ -38,7 +38,7 @@ pub fn render(
     let by_oid: HashMap<&[u32], &SnmpValue> =
         pdus.iter().map(|v| (v.oid.as_slice(), &v.value)).collect();
     let mut errors = Vec::new();
-    let mut seen: HashSet<(String, Vec<(String, String)>)> = HashSet::new();
+    let mut local = MetricSet::new();
     for pdu in pdus {
         let Some((metric, index)) = module.metric_for(&pdu.oid) else {
             continue;
@@ -46,24 +46,48 @@ pub fn render(
         match pdu_to_samples(index, &pdu.value, metric, &by_oid, wrap_counters) {
             Ok(samples) => {
                 for s in samples {
-                    let key = (s.name.clone(), s.labels.clone());
-                    if !seen.insert(key) {
-                        errors.push(format!(
-                            "collected metric {:?} {{ {} }} was collected before with the same name and label values",
-                            s.name,
-                            s.labels
-                                .iter()
-                                .map(|(k, v)| format!("label:<name:{k:?} value:{v:?} >"))
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        ));
-                        continue;
-                    }
-                    out.family(&s.name, &s.help, s.kind)
+                    local
+                        .family(&s.name, &s.help, s.kind)
                         .add_owned(s.labels, s.value);
                 }
             }
             Err(e) => errors.push(e),
+        }
+    }
+    errors.extend(duplicates(&local));
+    out.merge(local);
+    errors
+}
+
+/// Series that repeat a label set within a family: the Go client fails the
+/// scrape on them, so we report them the way it words them.
+fn duplicates(set: &MetricSet) -> Vec<String> {
+    let mut errors = Vec::new();
+    for fam in set.families() {
+        let mut refs: Vec<&vigie_common::expo::Sample> = fam.samples.iter().collect();
+        refs.sort_by(|a, b| a.labels.cmp(&b.labels));
+        for pair in refs.windows(2) {
+            if pair[0].labels != pair[1].labels {
+                continue;
+            }
+            let kind = match fam.kind {
+                MetricType::Counter => "counter",
+                MetricType::Gauge => "gauge",
+                _ => "untyped",
+            };
+            let labels: String = pair[1]
+                .labels
+                .iter()
+                .map(|(k, v)| format!("label:<name:{k:?} value:{v:?} > "))
+                .collect();
+            let value = match pair[1].value {
+                vigie_common::expo::Value::Scalar(v) => vigie_common::expo::go_float(v),
+                _ => String::new(),
+            };
+            errors.push(format!(
+                "collected metric {:?} {{ {labels}{kind}:<value:{value} > }} was collected before with the same name and label values",
+                fam.name
+            ));
         }
     }
     errors

@@ -42,6 +42,8 @@ pub struct Options {
     pub partial_results: bool,
     /// `--snmp.max-concurrent-requests`: SNMP requests in flight, all scrapes together.
     pub max_concurrent_requests: usize,
+    /// `--snmp.walk-concurrency`: subtrees of one module walked at once (v1/v2c).
+    pub walk_concurrency: usize,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             wrap_counters: true,
             partial_results: false,
             max_concurrent_requests: 256,
+            walk_concurrency: 1,
         }
     }
 }
@@ -186,7 +189,17 @@ impl SnmpExporter {
             let first = &errors[0];
             tracing::info!(target = %plan.target, err = %first, "Error scraping target");
             let body = if first.starts_with("collected metric") {
-                format!("An error has occurred while serving metrics:\n\n{first}\n")
+                // The Go client lists every duplicate.
+                let dups: Vec<&String> = errors
+                    .iter()
+                    .filter(|e| e.starts_with("collected metric"))
+                    .collect();
+                if dups.len() == 1 {
+                    format!("An error has occurred while serving metrics:\n\n{first}\n")
+                } else {
+                    let list: String = dups.iter().map(|e| format!("* {e}\n")).collect();
+                    format!("An error has occurred while serving metrics:\n\n{} error(s) occurred:\n{list}", dups.len())
+                }
             } else {
                 go_error_body(first)
             };
@@ -220,19 +233,40 @@ impl SnmpExporter {
             match &addr {
                 Err(e) => module_errors.push(format!("error connecting to target {host}: {e}")),
                 Ok(addr) => {
-                    let mut c = client::Client::new(
-                        *addr,
-                        auth,
-                        module.params.clone(),
-                        deadline,
-                        Arc::clone(&self.limiter),
-                    );
                     if module.params.use_unconnected_udp_socket {
                         tracing::debug!(module = %module.name, "use_unconnected_udp_socket is accepted but sockets are always connected");
                     }
-                    let fetched =
-                        walk::fetch(&mut c, module, host, self.opts.partial_results).await;
-                    stats = c.stats;
+                    let make = || {
+                        client::Client::new(
+                            *addr,
+                            Arc::clone(&auth),
+                            module.params.clone(),
+                            deadline,
+                            Arc::clone(&self.limiter),
+                        )
+                    };
+                    // v3 sessions each need an engine discovery; keep them sequential
+                    // so packet counts stay those of snmp_exporter.
+                    let fetched = if self.opts.walk_concurrency > 1
+                        && auth.version != 3
+                        && module.walk.len() > 1
+                    {
+                        let (f, s) = walk::fetch_concurrent(
+                            make,
+                            module,
+                            host,
+                            self.opts.partial_results,
+                            self.opts.walk_concurrency,
+                        )
+                        .await;
+                        stats = s;
+                        f
+                    } else {
+                        let mut c = make();
+                        let f = walk::fetch(&mut c, module, host, self.opts.partial_results).await;
+                        stats = c.stats;
+                        f
+                    };
                     pdus_returned = fetched.pdus.len();
                     module_errors.extend(fetched.errors);
                     let walk_secs = start.elapsed().as_secs_f64();

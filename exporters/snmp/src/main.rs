@@ -55,6 +55,16 @@ struct Cli {
     )]
     max_concurrent: usize,
 
+    /// Vigie addition: subtrees of one module walked at the same time, each
+    /// on its own socket (SNMPv1/v2c; v3 stays sequential). Same samples and
+    /// packet counts; the agent sees up to N requests in flight.
+    #[arg(
+        id = "snmp.walk-concurrency",
+        long = "snmp.walk-concurrency",
+        default_value_t = 1
+    )]
+    walk_concurrency: usize,
+
     #[command(flatten)]
     web: WebArgs,
     #[command(flatten)]
@@ -103,6 +113,7 @@ fn main() -> ExitCode {
         wrap_counters: !cli.no_wrap,
         partial_results: cli.partial,
         max_concurrent_requests: cli.max_concurrent,
+        walk_concurrency: cli.walk_concurrency.max(1),
     };
     tracing::info!(modules = cfg.modules.len(), file = %cli.config_file.display(), "Loaded config file");
     let exp = SnmpExporter::new(cli.config_file.clone(), cfg, opts);

@@ -47,6 +47,85 @@ pub async fn fetch(client: &mut Client, module: &Module, host: &str, keep_going:
     out
 }
 
+/// As [`fetch`], walking up to `concurrency` subtrees at once, each worker on
+/// its own socket (`make_client`). Results are merged in the module's order,
+/// so samples, counts and the first error are the same as a sequential fetch.
+/// The agent sees at most `concurrency` requests in flight.
+pub async fn fetch_concurrent<F>(
+    make_client: F,
+    module: &Module,
+    host: &str,
+    keep_going: bool,
+    concurrency: usize,
+) -> (Fetched, crate::client::Stats)
+where
+    F: Fn() -> Client,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Job 0 is the `get:` list, job i+1 the i-th subtree.
+    let jobs = module.walk.len() + 1;
+    let next = AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let workers = concurrency.clamp(1, jobs);
+    type JobResult = (usize, Vec<Varbind>, Option<String>);
+    let worker = |mut c: Client| {
+        let next = &next;
+        let failed = &failed;
+        async move {
+            let mut done: Vec<JobResult> = Vec::new();
+            loop {
+                if !keep_going && failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let j = next.fetch_add(1, Ordering::Relaxed);
+                if j >= jobs {
+                    break;
+                }
+                if j == 0 {
+                    let mut pdus = Vec::new();
+                    let err = get_all(&mut c, module, &mut pdus)
+                        .await
+                        .err()
+                        .map(|e| format!("error getting target {host}: {e}"));
+                    if err.is_some() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    done.push((0, pdus, err));
+                } else {
+                    match walk(&mut c, &module.walk[j - 1]).await {
+                        Ok(v) => done.push((j, v, None)),
+                        Err((v, e)) => {
+                            failed.store(true, Ordering::Relaxed);
+                            done.push((j, v, Some(format!("error walking target {host}: {e}"))));
+                        }
+                    }
+                }
+            }
+            (done, c.stats)
+        }
+    };
+    let results = futures_util::future::join_all((0..workers).map(|_| worker(make_client()))).await;
+    let mut stats = crate::client::Stats::default();
+    let mut all: Vec<JobResult> = Vec::with_capacity(jobs);
+    for (done, s) in results {
+        stats.sent += s.sent;
+        stats.retried += s.retried;
+        all.extend(done);
+    }
+    all.sort_by_key(|r| r.0);
+    let mut out = Fetched::default();
+    for (_, mut pdus, err) in all {
+        if let Some(e) = err {
+            out.errors.push(e);
+            if !keep_going {
+                break;
+            }
+        }
+        out.pdus.append(&mut pdus);
+    }
+    (out, stats)
+}
+
 async fn get_all(
     client: &mut Client,
     module: &Module,

@@ -21,6 +21,8 @@ const RARE: &[&str] = &[
     "infiniband",
     "ipvs",
     "mdadm",
+    "nfs",
+    "nfsd",
     "nvme",
     "powersupplyclass",
     "rapl",
@@ -145,4 +147,65 @@ fn rare_option_flags_match_go() {
             "--collector.tapestats.ignored-devices=^st1$",
         ],
     );
+}
+
+/// A tree holding only `proc/net/rpc/{nfs,nfsd}` with the given contents.
+fn nfs_tree(name: &str, nfs: &str, nfsd: &str) -> PathBuf {
+    let d = testkit::scratch_dir(name);
+    std::fs::create_dir_all(d.join("proc/net/rpc")).unwrap();
+    std::fs::create_dir_all(d.join("sys")).unwrap();
+    std::fs::write(d.join("proc/net/rpc/nfs"), nfs).unwrap();
+    std::fs::write(d.join("proc/net/rpc/nfsd"), nfsd).unwrap();
+    d
+}
+
+fn numbers(count: usize, from: usize) -> String {
+    (from..from + count)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// NFS procedure order (distinct values), absent lines, short and
+/// unknown lines: same output and success as Go.
+#[test]
+fn rare_nfs_variants_match_go() {
+    let good_nfs = format!(
+        "net 1 2 3 4\nrpc 5 6 7\nproc2 18 {}\nproc3 22 {}\nproc4 61 {}\n",
+        numbers(18, 100),
+        numbers(22, 200),
+        numbers(61, 300)
+    );
+    let good_nfsd = format!(
+        "rc 1 2 3\nfh 4 0 0 0 0\nio 5 6\nth 7 0 0.000 0.000\nnet 9 10 11 12\nrpc 13 14 15 16 17\nproc2 18 {}\nproc3 22 {}\nproc4 2 2 10853\nproc4ops 72 {}\n",
+        numbers(18, 100),
+        numbers(22, 200),
+        numbers(72, 400)
+    );
+    let cases = [
+        ("nfs-order", good_nfs.clone(), good_nfsd.clone()),
+        (
+            "nfs-partial",
+            "net 1 2 3 4\n".to_owned(),
+            "rc 1 2 3\nth 8 0\n".to_owned(),
+        ),
+        (
+            "nfs-short",
+            "proc3 22 1 2 3\n".to_owned(),
+            "ra 32\n".to_owned(),
+        ),
+        (
+            "nfs-count",
+            format!("proc2 5 {}\n", numbers(18, 0)),
+            format!("proc4ops 72 {}\n", numbers(40, 0)),
+        ),
+        (
+            "nfs-unknown",
+            "bogus 1\n".to_owned(),
+            "wdeleg_getattr 0\n".to_owned(),
+        ),
+    ];
+    for (name, nfs, nfsd) in cases {
+        compare(&nfs_tree(name, &nfs, &nfsd), &["nfs", "nfsd"], &[]);
+    }
 }

@@ -36,6 +36,8 @@ mod netclass;
 mod netdev;
 mod netfilter;
 mod netstat;
+mod nfs;
+mod nfsd;
 mod nvme;
 mod os;
 mod powersupplyclass;
@@ -82,6 +84,8 @@ pub fn registry() -> Vec<Spec> {
         netdev::spec(),
         netfilter::spec(),
         netstat::spec(),
+        nfs::spec(),
+        nfsd::spec(),
         nvme::spec(),
         os::spec(),
         powersupplyclass::spec(),

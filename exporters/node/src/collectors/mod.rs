@@ -110,6 +110,83 @@ pub fn registry() -> Vec<Spec> {
     specs
 }
 
+/// The /proc and /sys text parsers, for the fuzz tests (tests/fuzz.rs):
+/// each entry runs one parser on arbitrary text and drops the result.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Runs one parser on a text.
+    pub type Parser = fn(&str);
+
+    /// `(name, parser)` pairs.
+    pub fn parsers() -> Vec<(&'static str, Parser)> {
+        vec![
+            ("arp", |t| {
+                let _ = super::arp::parse(t);
+            }),
+            ("conntrack", |t| {
+                let _ = super::conntrack::parse_stat(t);
+            }),
+            ("cpu", |t| {
+                let _ = super::cpu::parse_stat(t);
+            }),
+            ("diskstats", |t| {
+                let _ = super::diskstats::parse(t);
+            }),
+            ("filefd", |t| {
+                let _ = super::filefd::parse(t);
+            }),
+            ("filesystem", |t| {
+                let _ = super::filesystem::parse_mounts(t);
+            }),
+            ("meminfo", |t| {
+                let _ = super::meminfo::parse(t);
+            }),
+            ("netclass", |t| {
+                let _ = super::netclass::parse_int(t);
+            }),
+            ("netdev", |t| {
+                let _ = super::netdev::parse_proc(t);
+            }),
+            ("netdev_netlink", |t| {
+                super::netdev::fuzz_netlink(t.as_bytes())
+            }),
+            ("netstat", |t| {
+                let _ = super::netstat::parse_pairs(t);
+            }),
+            ("netstat6", |t| {
+                let _ = super::netstat::parse_snmp6(t);
+            }),
+            ("os", |t| {
+                let _ = super::os::parse(t);
+            }),
+            ("os_version", |t| {
+                let _ = super::os::version_number(t);
+            }),
+            ("pressure", |t| {
+                let _ = super::pressure::parse(t);
+            }),
+            ("schedstat", |t| {
+                let _ = super::schedstat::parse(t);
+            }),
+            ("sockstat", |t| {
+                let _ = super::sockstat::parse(t);
+            }),
+            ("softnet", |t| {
+                let _ = super::softnet::parse(t);
+            }),
+            ("stat", |t| {
+                let _ = super::stat::parse(t);
+            }),
+            ("textfile", |t| {
+                let _ = super::textfile::parse(t);
+            }),
+            ("udp_queues", |t| {
+                let _ = super::udp_queues::parse(t);
+            }),
+        ]
+    }
+}
+
 /// What a collector gets at scrape time.
 #[derive(Debug, Clone)]
 pub struct ScrapeCtx {

@@ -220,6 +220,12 @@ impl Collector for NetDev {
     }
 }
 
+/// Feeds arbitrary bytes to the netlink reply parser (fuzz tests).
+pub fn fuzz_netlink(b: &[u8]) {
+    let mut s = Stats::new();
+    let _ = rtnl::parse_messages(b, &mut s);
+}
+
 /// A minimal rtnetlink client: one RTM_GETLINK dump per scrape.
 mod rtnl {
     use std::io;

@@ -547,6 +547,8 @@ async fn do_hop(probe: &mut Probe, hop: &Hop<'_>) -> Result<Final, HopError> {
     } else {
         let (s, c) = hyper::client::conn::http1::Builder::new()
             .max_buf_size(1 << 20)
+            // Header names as Go writes them (some servers are picky).
+            .title_case_headers(true)
             .handshake(io)
             .await
             .map_err(|e| ("http", e.to_string()))?;

@@ -82,27 +82,30 @@ t1=$(date +%s%N); c1=$(cpu_ticks); s1=$(sys_ticks)
 wall_ms=$(awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { printf "%.3f", (b - a) / n / 1e6 }')
 cpu_ms=$(awk -v a="$c0" -v b="$c1" -v n="$N" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) * 1000 / hz / n }')
 sys_ms=$(awk -v a="$s0" -v b="$s1" -v n="$N" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) * 1000 / hz / n }')
-coll_ms=$(curl -s "$url" | awk -F' ' '/^node_scrape_collector_duration_seconds\{collector="netfilter"\}/ { printf "%.3f", $2 * 1000 }')
+# Mean of the collector's own duration over 50 scrapes.
+coll_ms=$(for _ in $(seq 50); do curl -s "$url"; done |
+	awk '/^node_scrape_collector_duration_seconds\{collector="netfilter"\}/ { t += $2; n++ } END { printf "%.3f", t * 1000 / n }')
 rss_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
 
 # The shell-out alternative: one nft process per scrape.
 M=$(( N / 10 > 20 ? N / 10 : 20 ))
-shell_cost() {
-	local t0 t1
+shell_cost() { # prints "wall_ms cpu_ms" per run
+	local t0 t1 cpu
 	t0=$(date +%s%N)
-	for _ in $(seq "$M"); do "$@" >/dev/null; done
+	cpu=$( { TIMEFORMAT='%U %S'; time (for _ in $(seq "$M"); do "$@" >/dev/null; done); } 2>&1 )
 	t1=$(date +%s%N)
-	awk -v a="$t0" -v b="$t1" -v n="$M" 'BEGIN { printf "%.3f", (b - a) / n / 1e6 }'
+	awk -v a="$t0" -v b="$t1" -v n="$M" -v c="$cpu" 'BEGIN { split(c, u, " "); printf "%.3f %.3f\n", (b - a) / n / 1e6, (u[1] + u[2]) * 1000 / n }'
 }
-nft_json_ms=$(shell_cost nft -j list ruleset)
-nft_text_ms=$(shell_cost nft list ruleset)
+read -r nft_json_ms nft_json_cpu < <(shell_cost nft -j list ruleset)
+read -r nft_text_ms nft_text_cpu < <(shell_cost nft list ruleset)
 
 echo "netfilter collector, ${rules} rules + ${elements}-element set, ${N} scrapes (release build, $(nproc) cores)"
 echo "  series per scrape            ${series} (${bytes} bytes of exposition)"
 echo "  wall per scrape (HTTP)       ${wall_ms} ms"
-echo "  collector duration           ${coll_ms} ms"
+echo "  collector duration (mean)    ${coll_ms} ms"
 echo "  exporter CPU per scrape      ${cpu_ms} ms (of which kernel ${sys_ms} ms: the nf_tables dumps)"
 echo "  exporter peak RSS            ${rss_kb} kB"
-echo "  nft -j list ruleset          ${nft_json_ms} ms per run (shell-out exporters, per scrape)"
-echo "  nft list ruleset             ${nft_text_ms} ms per run"
-awk -v a="$nft_json_ms" -v b="$wall_ms" 'BEGIN { printf "  ratio nft -j / vigie scrape  %.1fx\n", a / b }'
+echo "  nft -j list ruleset          ${nft_json_ms} ms wall, ${nft_json_cpu} ms CPU per run (what shell-out exporters pay per scrape)"
+echo "  nft list ruleset             ${nft_text_ms} ms wall, ${nft_text_cpu} ms CPU per run"
+awk -v a="$nft_json_ms" -v b="$wall_ms" -v c="$nft_json_cpu" -v d="$cpu_ms" \
+	'BEGIN { printf "  ratio nft -j / vigie        %.1fx wall, %.1fx CPU\n", a / b, c / d }'

@@ -112,6 +112,25 @@ fn only_loopback() -> bool {
     links == ["lo"]
 }
 
+/// Tries what the tests need in a throwaway namespace: nf_tables, and
+/// iptables-nft/ip6tables-nft with the comment match.
+fn probe_in_netns() -> Option<String> {
+    let probe = "nft add table inet vigie_probe \
+        && iptables -A INPUT -m comment --comment probe -j ACCEPT \
+        && ip6tables -A INPUT -m comment --comment probe -j ACCEPT";
+    match Command::new("unshare")
+        .args(["-n", "sh", "-c", probe])
+        .output()
+    {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "the kernel does not let nft/iptables-nft work in a namespace here: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Some(format!("cannot run unshare: {e}")),
+    }
+}
+
 /// Why a private network namespace cannot be made here, if it cannot.
 fn netns_unavailable() -> Option<String> {
     for p in ["unshare", "nft", "iptables", "ip6tables", "ip"] {
@@ -120,7 +139,7 @@ fn netns_unavailable() -> Option<String> {
         }
     }
     match Command::new("unshare").args(["-n", "true"]).output() {
-        Ok(o) if o.status.success() => None,
+        Ok(o) if o.status.success() => probe_in_netns(),
         Ok(o) => Some(format!(
             "`unshare -n` is not permitted here: {}",
             String::from_utf8_lossy(&o.stderr).trim()

@@ -28,9 +28,28 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::clone(P.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())))
 }
 
-/// System roots, loaded once: DER kept so root expiry can be read.
-fn system_roots() -> &'static (Arc<RootCertStore>, Vec<CertificateDer<'static>>) {
-    static R: OnceLock<(Arc<RootCertStore>, Vec<CertificateDer<'static>>)> = OnceLock::new();
+/// A trusted root's subject and expiry (webpki's trust anchors have no NotAfter).
+#[derive(Debug, Clone)]
+pub struct RootInfo {
+    subject: Vec<u8>,
+    not_after: i64,
+}
+
+fn root_infos(ders: &[CertificateDer<'static>]) -> Arc<Vec<RootInfo>> {
+    Arc::new(
+        ders.iter()
+            .filter_map(|d| parse_cert(d))
+            .map(|c| RootInfo {
+                subject: c.raw_subject,
+                not_after: c.not_after,
+            })
+            .collect(),
+    )
+}
+
+/// System roots, loaded once, with their expiry read once.
+fn system_roots() -> &'static (Arc<RootCertStore>, Arc<Vec<RootInfo>>) {
+    static R: OnceLock<(Arc<RootCertStore>, Arc<Vec<RootInfo>>)> = OnceLock::new();
     R.get_or_init(|| {
         let mut store = RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
@@ -43,7 +62,7 @@ fn system_roots() -> &'static (Arc<RootCertStore>, Vec<CertificateDer<'static>>)
         if store.is_empty() {
             store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
-        (Arc::new(store), ders)
+        (Arc::new(store), root_infos(&ders))
     })
 }
 
@@ -68,7 +87,7 @@ pub struct Captured {
 pub struct CapturingVerifier {
     inner: Option<Arc<WebPkiServerVerifier>>,
     pub captured: Mutex<Captured>,
-    pub roots: Vec<CertificateDer<'static>>,
+    pub roots: Arc<Vec<RootInfo>>,
 }
 
 impl ServerCertVerifier for CapturingVerifier {
@@ -163,7 +182,7 @@ pub fn client(tls: Option<&TlsConfig>, alpn: &[&[u8]]) -> Result<Client, String>
     let def = TlsConfig::default();
     let tls = tls.unwrap_or(&def);
     let (inner, roots) = if tls.insecure_skip_verify {
-        (None, Vec::new())
+        (None, Arc::new(Vec::new()))
     } else if let Some(ca) = &tls.ca_file {
         let pem = read_file(ca)?;
         let mut store = RootCertStore::empty();
@@ -181,13 +200,13 @@ pub fn client(tls: Option<&TlsConfig>, alpn: &[&[u8]]) -> Result<Client, String>
         let v = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider())
             .build()
             .map_err(|e| e.to_string())?;
-        (Some(v), ders)
+        (Some(v), root_infos(&ders))
     } else {
         let (store, ders) = system_roots();
         let v = WebPkiServerVerifier::builder_with_provider(Arc::clone(store), provider())
             .build()
             .map_err(|e| e.to_string())?;
-        (Some(v), ders.clone())
+        (Some(v), Arc::clone(ders))
     };
     let verifier = Arc::new(CapturingVerifier {
         inner,
@@ -375,7 +394,7 @@ pub fn record(
     probe: &mut Probe,
     captured: &Captured,
     version: Option<rustls::ProtocolVersion>,
-    roots: &[CertificateDer<'static>],
+    roots: &[RootInfo],
     last_chain: bool,
 ) {
     let infos: Vec<CertInfo> = captured
@@ -438,7 +457,7 @@ pub fn record(
 }
 
 /// Earliest NotAfter along the chain from the leaf up to a trusted root.
-fn chain_expiry(infos: &[CertInfo], roots: &[CertificateDer<'static>]) -> f64 {
+fn chain_expiry(infos: &[CertInfo], roots: &[RootInfo]) -> f64 {
     let Some(leaf) = infos.first() else {
         return GO_ZERO_TIME;
     };
@@ -452,11 +471,7 @@ fn chain_expiry(infos: &[CertInfo], roots: &[CertificateDer<'static>]) -> f64 {
             cur = next;
             continue;
         }
-        if let Some(root) = roots
-            .iter()
-            .filter_map(|r| parse_cert(r))
-            .find(|r| r.raw_subject == cur.raw_issuer)
-        {
+        if let Some(root) = roots.iter().find(|r| r.subject == cur.raw_issuer) {
             min = min.min(root.not_after);
         }
         break;

@@ -41,7 +41,8 @@ pub fn spec() -> Spec {
 
 struct Netfilter {
     all_rules: bool,
-    /// The capability hint is logged once at warn level, then at debug.
+    /// The capability hint is logged once at warn level (the scrape runner
+    /// still logs the error at each scrape, as for any failing collector).
     warned: AtomicBool,
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use vigie_common::testkit::{http_get, parse_samples, promtool_check, spawn_exporter, which};
+use vigie_common::testkit::{http_get, parse_samples, promtool_check, spawn_exporter};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vigie-node-exporter");
 const INNER: &str = "VIGIE_NF_NETNS_INNER";
@@ -44,7 +44,7 @@ fn probe_in_netns() -> Option<String> {
 /// Why a private network namespace cannot be made here, if it cannot.
 fn netns_unavailable() -> Option<String> {
     for p in ["unshare", "nft", "iptables", "ip6tables", "ip", "setpriv"] {
-        if which(p).is_none() {
+        if vigie_common::testkit::require(p).is_none() {
             return Some(format!(
                 "{p} is not installed (scripts/test.sh installs it)"
             ));

@@ -134,7 +134,7 @@ fn probe_in_netns() -> Option<String> {
 /// Why a private network namespace cannot be made here, if it cannot.
 fn netns_unavailable() -> Option<String> {
     for p in ["unshare", "nft", "iptables", "ip6tables", "ip"] {
-        if vigie_common::testkit::which(p).is_none() {
+        if vigie_common::testkit::require(p).is_none() {
             return Some(format!("{p} is not installed"));
         }
     }

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/test-deps.sh
 export PATH="$PWD/target/venv/bin:$PATH"
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

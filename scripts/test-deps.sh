@@ -19,7 +19,7 @@ APT_PACKAGES=(
   python3-venv python3-pip        # snmpsim
   gzip curl ca-certificates
 )
-PIP_PACKAGES=(snmpsim-lextudio)
+PIP_PACKAGES=(snmpsim)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

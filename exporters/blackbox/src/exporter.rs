@@ -334,7 +334,7 @@ impl Exporter for Blackbox {
         let mut s = String::from(
             "<p><a href=\"probe?target=prometheus.io&module=http_2xx\">Probe prometheus.io for http_2xx</a></p>\n\
              <p><a href=\"probe?target=prometheus.io&module=http_2xx&debug=true\">Debug probe prometheus.io for http_2xx</a></p>\n\
-             <p><a href=\"config\">Configuration</a></p>\n<h2>Recent Probes</h2>\n\
+             <h2>Recent Probes</h2>\n\
              <table border='1'><tr><th>Module</th><th>Target</th><th>Result</th><th>Debug</th></tr>",
         );
         let h = match self.history.lock() {

@@ -11,6 +11,7 @@ use vigie_common::testkit;
 
 fn config(dir: &std::path::Path, ca: &std::path::Path) -> std::path::PathBuf {
     let ss = dir.join("selfsigned.pem");
+    let proxy = PROXY_PORT.get().copied().unwrap_or(1);
     let text = format!(
         r#"modules:
   http_2xx:
@@ -136,6 +137,20 @@ fn config(dir: &std::path::Path, ca: &std::path::Path) -> std::path::PathBuf {
       preferred_ip_protocol: ip4
       tls_config:
         ca_file: {ss}
+  http_proxy:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: http://127.0.0.1:{proxy}
+  https_proxy:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: http://127.0.0.1:{proxy}
+      tls_config:
+        ca_file: {ca}
 "#,
         ca = ca.display(),
         ss = ss.display()
@@ -143,6 +158,16 @@ fn config(dir: &std::path::Path, ca: &std::path::Path) -> std::path::PathBuf {
     let p = dir.join("blackbox.yml");
     std::fs::write(&p, text).unwrap();
     p
+}
+
+static PROXY_PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+static PROXIED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
+    std::sync::OnceLock::new();
+
+fn proxied() -> usize {
+    PROXIED
+        .get()
+        .map_or(0, |c| c.load(std::sync::atomic::Ordering::SeqCst))
 }
 
 struct Env {
@@ -158,6 +183,11 @@ struct Env {
 fn env(name: &str) -> Env {
     let dir = testkit::scratch_dir(name);
     let (certs, valid, expired, wrong, ss) = make_certs(&dir);
+    PROXY_PORT.get_or_init(|| {
+        let c = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let _ = PROXIED.set(std::sync::Arc::clone(&c));
+        proxy_server(c)
+    });
     let cfg = config(&dir, &certs.ca_file);
     let (go, ours) = start_both(&cfg);
     Env {

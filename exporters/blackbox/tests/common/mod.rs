@@ -431,3 +431,59 @@ pub fn starttls_server(pair: &Pair) -> u16 {
     });
     port
 }
+
+/// A minimal HTTP proxy: absolute-form requests are forwarded (the request
+/// line is rewritten to origin-form), CONNECT is tunnelled. Counts requests.
+pub fn proxy_server(count: Arc<std::sync::atomic::AtomicUsize>) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let count = Arc::clone(&count);
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let Some((line, headers)) = read_head(&mut r) else {
+                    return;
+                };
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("").to_owned();
+                let target = parts.next().unwrap_or("").to_owned();
+                let mut client = s;
+                if method == "CONNECT" {
+                    let Ok(up) = TcpStream::connect(&target) else {
+                        return;
+                    };
+                    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                    let mut up_r = up.try_clone().unwrap();
+                    let mut cl_w = client.try_clone().unwrap();
+                    let t = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut up_r, &mut cl_w);
+                    });
+                    let mut up_w = up;
+                    let _ = std::io::copy(&mut r, &mut up_w);
+                    let _ = t.join();
+                    return;
+                }
+                let Some(rest) = target.strip_prefix("http://") else {
+                    return;
+                };
+                let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                let path = if path.is_empty() { "/" } else { path };
+                let Ok(mut up) = TcpStream::connect(authority) else {
+                    return;
+                };
+                let mut req = format!("{method} {path} HTTP/1.1\r\n");
+                for h in headers {
+                    req.push_str(&h);
+                    req.push_str("\r\n");
+                }
+                req.push_str("\r\n");
+                let _ = up.write_all(req.as_bytes());
+                let _ = std::io::copy(&mut up, &mut client);
+            });
+        }
+    });
+    port
+}

@@ -286,6 +286,8 @@ fn http_matches_go() {
         "differences from the Go exporter:\n{}",
         diffs.join("\n")
     );
+    // Both exporters went through the proxy for both proxy cases.
+    assert!(proxied() >= 4, "proxied {}", proxied());
 }
 
 #[test]

@@ -26,7 +26,7 @@ command -v curl >/dev/null || { echo "curl not installed" >&2; exit 1; }
 
 W=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done; rm -rf "$W"; }
 trap cleanup EXIT
 
 freeport() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -52,7 +52,7 @@ done
 awk '/^if_mib:/{p=1; print; next} /^[a-z_]+:/{p=0} p' "$ROOT/exporters/snmp/tests/fixtures/snmp_exporter-0.21.0-snmp.yml" > "$W/snmp.yml"
 
 VP=$(freetcp); GP=$(freetcp)
-"$BIN" --config.file="$W/snmp.yml" --web.listen-address="127.0.0.1:$VP" --web.max-requests=0 >"$W/vigie.log" 2>&1 &
+"$BIN" --config.file="$W/snmp.yml" --web.listen-address="127.0.0.1:$VP" --web.max-requests=0 ${VIGIE_ARGS:-} >"$W/vigie.log" 2>&1 &
 VPID=$!; PIDS+=($VPID)
 "$GO" --config.file="$W/snmp.yml" --web.listen-address="127.0.0.1:$GP" >"$W/go.log" 2>&1 &
 GPID=$!; PIDS+=($GPID)

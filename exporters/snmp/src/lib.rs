@@ -119,7 +119,7 @@ impl SnmpExporter {
         // module=a,b and module=a&module=b both name several modules (0.24+).
         let mut names: Vec<&str> = Vec::new();
         for v in req.params("module") {
-            names.extend(v.split(','));
+            names.extend(v.split(',').map(str::trim).filter(|n| !n.is_empty()));
         }
         if names.is_empty() {
             names.push(DEFAULT_MODULE);

@@ -215,7 +215,12 @@ fn bad_parameters_and_unreachable_targets() {
         "{body}"
     );
     assert!(start.elapsed() < Duration::from_secs(5));
-    let (s, body) = scrape(&p, "target=nonexistent.invalid&module=system");
+    // A name that does not resolve; the scrape timeout header bounds a slow resolver.
+    let (s, _, body) = testkit::http_request(
+        "GET",
+        &format!("{}/snmp?target=nonexistent.invalid&module=system", p.base()),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "3")],
+    );
     assert_eq!(s, 500, "{body}");
     assert!(
         body.contains("error connecting to target nonexistent.invalid"),

@@ -15,6 +15,8 @@ fn snmpd_config(dir: &std::path::Path) -> std::path::PathBuf {
     for m in ["if_mib", "ddwrt", "arista_sw", "paloalto_fw", "synology"] {
         text.push_str(&blocks[m]);
     }
+    text.push_str(&blocks["if_mib"].replacen("if_mib:", "if_mib_v1:", 1));
+    text.push_str("  version: 1\n");
     text.push_str(&blocks["if_mib"].replacen("if_mib:", "if_mib_v3:", 1));
     text.push_str(
         "  version: 3\n  auth:\n    username: promuser\n    security_level: authPriv\n    password: authpass123\n    auth_protocol: SHA\n    priv_protocol: AES\n    priv_password: privpass123\n",
@@ -71,6 +73,7 @@ fn same_samples_as_snmp_exporter_on_snmpd_v2c_and_v3() {
     for m in [
         "if_mib",
         "if_mib_v3",
+        "if_mib_v1",
         "ddwrt",
         "arista_sw",
         "paloalto_fw",

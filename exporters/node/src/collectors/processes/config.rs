@@ -221,8 +221,13 @@ impl Template {
             match part {
                 Part::Lit(s) => out.push_str(s),
                 Part::Comm => out.push_str(&p.comm),
-                Part::ExeBase => out.push_str(p.argv.first().map(|a| basename(a)).unwrap_or(".")),
-                Part::ExeFull => out.push_str(p.argv.first().map(String::as_str).unwrap_or("")),
+                // Kernel threads have no argv: process-exporter names them by comm.
+                Part::ExeBase => {
+                    out.push_str(p.argv.first().map(|a| basename(a)).unwrap_or(&p.comm))
+                }
+                Part::ExeFull => {
+                    out.push_str(p.argv.first().map(String::as_str).unwrap_or(&p.comm))
+                }
                 Part::Username => out.push_str(&p.username),
                 Part::Pid => out.push_str(&p.pid.to_string()),
                 Part::StartTime => out.push_str(&p.start_time),
@@ -327,6 +332,25 @@ mod tests {
         assert_eq!(
             m(t).match_and_name(&p).as_deref(),
             Some("java:jvb:<no value>:/usr/bin/java:jvb:42:[/ /system.slice/jvb.service]:2026-12-01 08:30:46.87 +0000 UTC")
+        );
+        // No argv (kernel thread): exe and cmdline never match, names use comm.
+        let k = ProcInfo {
+            comm: "kthreadd".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            m("process_names:\n- exe: [kthreadd]\n").match_and_name(&k),
+            None
+        );
+        assert_eq!(
+            m("process_names:\n- cmdline: ['^kthreadd$']\n").match_and_name(&k),
+            None
+        );
+        assert_eq!(
+            m("process_names:\n- comm: [kthreadd]\n  name: '{{.ExeFull}}:{{.ExeBase}}'\n")
+                .match_and_name(&k)
+                .as_deref(),
+            Some("kthreadd:kthreadd")
         );
         // All cmdline regexes must match; first item wins.
         let t2 = "process_names:\n- cmdline: ['-jar', 'nomatch']\n  name: a\n- cmdline: ['-jar']\n  name: b\n- comm: [java]\n  name: c\n";

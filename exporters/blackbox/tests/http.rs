@@ -275,6 +275,12 @@ fn http_matches_go() {
             format!("https://127.0.0.1:{}/redirect", e.valid),
             &[],
         ),
+        ("http_proxy", format!("http://{h}/"), &[]),
+        (
+            "https_proxy",
+            format!("https://localhost:{}/", e.valid),
+            &[],
+        ),
     ];
     let diffs: Vec<String> = cases
         .iter()

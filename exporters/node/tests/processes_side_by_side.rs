@@ -392,3 +392,71 @@ fn jitsi_config_side_by_side() {
     compare(&g, &u);
     drop(procs);
 }
+
+/// Both exporters as an unprivileged user (nobody) watching root's
+/// processes: /proc/PID/io, fd and smaps are denied. The scrape must still
+/// succeed, and both must agree on what they can see.
+#[test]
+fn unprivileged_side_by_side() {
+    let Some(pe) = testkit::require("prometheus-process-exporter") else {
+        return;
+    };
+    let Some(setpriv) = testkit::which("setpriv") else {
+        eprintln!("SKIP: setpriv missing");
+        return;
+    };
+    if vigie_common::sys::euid() != 0 {
+        eprintln!("SKIP: not root, nothing to be denied");
+        return;
+    }
+    let dir = testkit::scratch_dir("processes-nobody");
+    let sleep = testkit::which("sleep").unwrap();
+    let bash = testkit::which("bash").unwrap();
+    let sa = copy_exe(&sleep, &dir, "vtnsleep");
+    let parent = copy_exe(&bash, &dir, "vtnparent");
+    let procs = [
+        start(&sa, &["600"], false),
+        start(&sa, &["600"], false),
+        start(&parent, &["-c", "sleep 600 & wait"], false),
+    ];
+    for p in &procs {
+        let pid = p.pid();
+        wait_for("stand-in", || stat_fields(pid).is_some());
+    }
+    let ppid = procs[2].pid();
+    wait_for("vtnparent's child", || children_of(ppid) == 1);
+    let cfg = dir.join("processes.yml");
+    std::fs::write(&cfg, "process_names:\n- comm: [vtnsleep, vtnparent]\n").unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let port = testkit::free_port();
+    let listen = format!("-web.listen-address=127.0.0.1:{port}");
+    let mut go_args: Vec<&str> = nobody.to_vec();
+    go_args.extend([pe.to_str().unwrap(), "-config.path", cfg_s, &listen]);
+    let go = testkit::spawn_exporter(setpriv.to_str().unwrap(), &go_args);
+    let cfg_arg = format!("--collector.processes.config={cfg_s}");
+    let mut us_args: Vec<&str> = nobody.to_vec();
+    us_args.extend([
+        BIN,
+        "--collector.disable-defaults",
+        "--collector.processes",
+        &cfg_arg,
+    ]);
+    let us = testkit::spawn_exporter(setpriv.to_str().unwrap(), &us_args);
+    let g = scrape(&go.base());
+    let u = scrape(&us.base());
+    assert_eq!(
+        g.get("namedprocess_namegroup_num_procs{groupname=\"vtnsleep\"}"),
+        Some(&2.0)
+    );
+    compare(&g, &u);
+    let (_, _, body) = testkit::http_get(&format!("{}/metrics", us.base()));
+    assert!(body.contains("node_scrape_collector_success{collector=\"processes\"} 1"));
+    let partial = testkit::parse_samples(&body)
+        .into_iter()
+        .find(|(s, _)| s == "namedprocess_scrape_partial_errors")
+        .map(|(_, v)| v.parse::<f64>().unwrap())
+        .unwrap();
+    assert!(partial > 0.0, "denied files not counted: {body}");
+    drop(procs);
+}

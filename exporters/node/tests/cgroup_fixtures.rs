@@ -438,3 +438,84 @@ fn own_cgroup(text: &str) -> String {
         .map(|(_, p)| (*p).to_owned())
         .unwrap_or_else(|| "/".to_owned())
 }
+
+/// A cgroup made by the test on this machine's tree (root only, skipped
+/// where cgroupfs is not writable): reported with its task, then removed
+/// and no longer reported, the scrape still succeeding.
+#[test]
+fn cgroup_live_created_and_removed() {
+    let name = format!("vigie-test-{}", std::process::id());
+    let made: Vec<PathBuf> = ["memory", "pids", "systemd", "unified", ""]
+        .iter()
+        .map(|h| Path::new("/sys/fs/cgroup").join(h).join(&name))
+        .filter(|d| {
+            d.parent().is_some_and(|p| p.join("cgroup.procs").exists())
+                && std::fs::create_dir(d).is_ok()
+        })
+        .collect();
+    if made.is_empty() {
+        eprintln!("SKIP: cannot create a cgroup here");
+        return;
+    }
+    struct Rm(Vec<PathBuf>);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            for d in &self.0 {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+    let guard = Rm(made);
+    let mut sleeper = testkit::spawn_logged("sleep", &["600".to_owned()]);
+    let pid = sleeper.pid().to_string();
+    let moved = guard
+        .0
+        .iter()
+        .filter(|d| std::fs::write(d.join("cgroup.procs"), &pid).is_ok())
+        .count();
+    let include = format!("--collector.cgroup.include=^/{name}$");
+    let p = testkit::spawn_exporter(
+        BIN,
+        &[
+            "--collector.disable-defaults",
+            "--collector.cgroup",
+            &include,
+        ],
+    );
+    let url = format!("{}/metrics", p.base());
+    let (_, _, body) = testkit::http_get(&url);
+    let got = samples(&body);
+    let id = format!("id=\"/{name}\"");
+    assert!(got.keys().any(|k| k.contains(&id)), "{body}");
+    if moved > 0 {
+        assert_eq!(
+            got.get(&format!("container_processes{{{id}}}")),
+            Some(&1.0),
+            "{body}"
+        );
+        wait_sleeping(&pid);
+        let (_, _, body) = testkit::http_get(&url);
+        let s = format!("container_tasks_state{{{id},state=\"sleeping\"}}");
+        assert_eq!(samples(&body).get(&s), Some(&1.0), "{body}");
+    }
+    sleeper.signal("KILL");
+    sleeper.wait_exit(std::time::Duration::from_secs(10));
+    drop(guard);
+    let (_, _, body) = testkit::http_get(&url);
+    assert!(
+        body.contains("node_scrape_collector_success{collector=\"cgroup\"} 1"),
+        "{body}"
+    );
+    assert!(!samples(&body).keys().any(|k| k.contains(&id)), "{body}");
+}
+
+fn wait_sleeping(pid: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if st.rfind(')').is_some_and(|i| st[i + 2..].starts_with('S')) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

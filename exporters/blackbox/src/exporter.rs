@@ -48,9 +48,27 @@ pub struct ProbeParams {
     pub default_body_limit: u64,
 }
 
+/// A loaded config with what is derived from it once (YAML texts).
+struct Loaded {
+    config: Config,
+    yaml: String,
+    module_yaml: std::collections::BTreeMap<String, String>,
+}
+
+impl Loaded {
+    fn new(config: Config) -> Self {
+        let module_yaml = config.modules.iter().map(|(k, m)| (k.clone(), m.to_yaml())).collect();
+        Loaded {
+            yaml: config.to_yaml(),
+            module_yaml,
+            config,
+        }
+    }
+}
+
 pub struct Blackbox {
     opts: Options,
-    config: ConfigCell<Config>,
+    config: ConfigCell<Loaded>,
     history: Mutex<VecDeque<Entry>>,
     next_id: AtomicU64,
     unknown_modules: AtomicU64,
@@ -64,7 +82,7 @@ impl Blackbox {
     pub fn new(opts: Options, config: Config) -> Self {
         Blackbox {
             opts,
-            config: ConfigCell::new(config),
+            config: ConfigCell::new(Loaded::new(config)),
             history: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(0),
             unknown_modules: AtomicU64::new(0),
@@ -88,7 +106,8 @@ impl Blackbox {
     }
 
     async fn probe(&self, req: &Request) -> Reply {
-        let cfg = self.config.get();
+        let loaded = self.config.get();
+        let cfg = &loaded.config;
         let module_name = req.param("module").unwrap_or("http_2xx").to_owned();
         let Some(module) = cfg.modules.get(&module_name) else {
             self.unknown_modules.fetch_add(1, Ordering::Relaxed);
@@ -154,7 +173,8 @@ impl Blackbox {
         let mut probe = Probe::new(&module_name, &target);
         let success = run_probe(&mut probe, module, &params, timeout).await;
         let metrics = probe.metric_set();
-        let debug = debug_output(&probe, &metrics, module);
+        let module_yaml = loaded.module_yaml.get(&module_name).map_or("", String::as_str);
+        let debug = debug_output(&probe, &metrics, module_yaml);
         let want_debug = req.param("debug").is_some_and(|d| d == "true");
         self.remember(&module_name, &target, success, debug.clone());
         if want_debug {
@@ -256,12 +276,12 @@ pub async fn run_probe(
     ok
 }
 
-fn debug_output(probe: &Probe, metrics: &MetricSet, module: &Module) -> String {
+fn debug_output(probe: &Probe, metrics: &MetricSet, module_yaml: &str) -> String {
     format!(
         "Logs for the probe:\n{}\n\n\nMetrics that would have been returned:\n{}\n\n\nModule configuration:\n{}",
         probe.log_text(),
         metrics.encode_text(),
-        module.to_yaml()
+        module_yaml
     )
 }
 
@@ -306,7 +326,7 @@ impl Exporter for Blackbox {
     async fn handle(&self, req: Request) -> Option<Reply> {
         match req.path.as_str() {
             "/probe" => Some(self.probe(&req).await),
-            "/config" => Some(Reply::text(StatusCode::OK, self.config.get().to_yaml())),
+            "/config" => Some(Reply::text(StatusCode::OK, self.config.get().yaml.clone())),
             "/logs" => Some(self.logs(&req)),
             _ => None,
         }
@@ -315,7 +335,7 @@ impl Exporter for Blackbox {
     fn reload(&self) -> Result<(), String> {
         match Config::load(&self.opts.config_file) {
             Ok(c) => {
-                self.config.set(c);
+                self.config.set(Loaded::new(c));
                 Ok(())
             }
             Err(e) => Err(format!("failed to reload config: {e}")),

@@ -173,6 +173,7 @@ pub async fn walk(
     let max_rep = client.params().max_repetitions.max(1);
     let allow_nonincreasing = client.params().allow_nonincreasing_oids;
     let v1 = client.version() == 1;
+    let mut seen: std::collections::HashSet<Arcs> = std::collections::HashSet::new();
     'request: loop {
         requests += 1;
         let roots = [cur.clone()];
@@ -226,8 +227,8 @@ pub async fn walk(
                     ClientError::Snmp(format!("OID not increasing: .{}", oid_string(&vb.oid))),
                 ));
             }
-            if allow_nonincreasing && vb.oid == cur {
-                // Even when allowed, a repeated OID means the agent loops.
+            if allow_nonincreasing && !seen.insert(vb.oid.clone()) {
+                // Even when allowed, an OID seen before in this walk means the agent loops.
                 return Err((
                     out,
                     ClientError::Snmp(format!("OID repeated: .{}", oid_string(&vb.oid))),

@@ -20,6 +20,7 @@ APT_PACKAGES=(
   gzip curl ca-certificates
 )
 PIP_PACKAGES=(snmpsim)
+PIP_PACKAGES+=(pysmi)             # snmpsim 1.2 imports pysmi without depending on it (vigie-snmp tests)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -32,7 +32,21 @@ pub fn spec() -> Spec {
     }
 }
 
-fn bool_arg(id: &'static str, help: &'static str) -> Arg {
+/// `--<id>[=BOOL]` (process-exporter's `-threads=false` style) and a hidden
+/// kingpin-style `--no-<id>`.
+fn bool_arg(id: &'static str, help: &'static str) -> [Arg; 2] {
+    let no: &'static str = Box::leak(format!("no-{id}").into_boxed_str());
+    [
+        bool_value_arg(id, help).overrides_with(no),
+        Arg::new(no)
+            .long(no)
+            .action(ArgAction::SetTrue)
+            .overrides_with(id)
+            .hide(true),
+    ]
+}
+
+fn bool_value_arg(id: &'static str, help: &'static str) -> Arg {
     Arg::new(id)
         .long(id)
         .value_name("BOOL")
@@ -46,27 +60,33 @@ fn bool_arg(id: &'static str, help: &'static str) -> Arg {
 }
 
 fn args() -> Vec<Arg> {
-    vec![
-        Arg::new("collector.processes.config")
-            .long("collector.processes.config")
-            .value_name("FILE")
-            .help("process-exporter config file (process_names: ...); default: every process with a command line, grouped by comm."),
-        bool_arg(
+    let mut v = vec![Arg::new("collector.processes.config")
+        .long("collector.processes.config")
+        .value_name("FILE")
+        .help("process-exporter config file (process_names: ...); default: every process with a command line, grouped by comm.")];
+    for (id, help) in [
+        (
             "collector.processes.children",
             "Count a process's children that match no item in their parent's group.",
         ),
-        bool_arg(
+        (
             "collector.processes.threads",
             "Report per-thread-name metrics (namedprocess_namegroup_thread_*, threads_wchan).",
         ),
-        bool_arg(
+        (
             "collector.processes.gather-smaps",
             "Read smaps_rollup for the proportional memory types.",
         ),
-    ]
+    ] {
+        v.extend(bool_arg(id, help));
+    }
+    v
 }
 
 fn flag_or_true(ctx: &BuildCtx, id: &str) -> bool {
+    if ctx.flag(&format!("no-{id}")) {
+        return false;
+    }
     ctx.matches
         .try_get_one::<bool>(id)
         .ok()
@@ -790,6 +810,25 @@ mod tests {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
         assert!(cpu > 0.0, "{text}");
+    }
+
+    #[test]
+    fn bool_flags_both_styles() {
+        let cmd = clap::Command::new("t").args(args());
+        let m = cmd
+            .try_get_matches_from([
+                "t",
+                "--collector.processes.children=false",
+                "--no-collector.processes.threads",
+            ])
+            .unwrap();
+        let ctx = BuildCtx {
+            roots: Arc::new(crate::roots::FsRoots::default()),
+            matches: &m,
+        };
+        assert!(!flag_or_true(&ctx, "collector.processes.children"));
+        assert!(!flag_or_true(&ctx, "collector.processes.threads"));
+        assert!(flag_or_true(&ctx, "collector.processes.gather-smaps"));
     }
 
     #[test]

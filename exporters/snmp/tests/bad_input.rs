@@ -101,7 +101,10 @@ fn non_increasing_oids_and_loops_end_the_walk_with_an_error() {
             let mut c = client(agent.port, p);
             let start = Instant::now();
             let res = walk::walk(&mut c, &root).await;
-            assert!(res.unwrap_err().1.to_string().contains("repeated"), "{mode:?}");
+            assert!(
+                res.unwrap_err().1.to_string().contains("repeated"),
+                "{mode:?}"
+            );
             assert!(start.elapsed() < Duration::from_secs(1));
         });
     }

@@ -25,6 +25,7 @@ fn snmpd_config(dir: &std::path::Path) -> std::path::PathBuf {
         "public",
         &["system", "host_resources", "ucd"],
     ));
+    text.push_str("v3_wrong_password:\n  get: [1.3.6.1.2.1.1.3.0]\n  version: 3\n  timeout: 500ms\n  retries: 1\n  auth:\n    username: promuser\n    security_level: authPriv\n    password: wrongpass123\n    auth_protocol: SHA\n    priv_protocol: AES\n    priv_password: privpass123\n  metrics:\n  - {name: sysUpTime, oid: 1.3.6.1.2.1.1.3, type: gauge, help: h}\n");
     text.push_str("wrong_community:\n  get: [1.3.6.1.2.1.1.3.0]\n  timeout: 200ms\n  retries: 1\n  auth:\n    community: wrong\n  metrics:\n  - {name: sysUpTime, oid: 1.3.6.1.2.1.1.3, type: gauge, help: h}\n");
     let path = dir.join("snmp.yml");
     std::fs::write(&path, text).unwrap();
@@ -103,6 +104,11 @@ fn same_samples_as_snmp_exporter_on_snmpd_v2c_and_v3() {
     let reason = "error getting target 127.0.0.1: request timeout (after 1 retries)";
     assert!(g.contains(reason), "{g}");
     assert!(v.contains(reason), "{v}");
+    // A wrong v3 password: both fail the scrape.
+    let q = format!("target=127.0.0.1:{port}&module=v3_wrong_password");
+    let (sg, g) = scrape(&go, &q);
+    let (sv, v) = scrape(&vigie, &q);
+    assert_eq!((sg, sv), (500, 500), "{g}\n{v}");
     // v3 costs one discovery packet more, in both.
     let (_, v) = scrape(&vigie, &format!("target=127.0.0.1:{port}&module=if_mib_v3"));
     assert!(v.contains("snmp_scrape_packets_sent 9\n"), "{v}");

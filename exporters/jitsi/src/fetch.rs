@@ -170,8 +170,11 @@ pub fn client(
         None => builder,
     };
     let connector = builder.enable_http1().wrap_connector(http);
+    // Idle connections are kept briefly: back-to-back scrapes reuse them,
+    // but one idle for a whole scrape interval may be closed by the server
+    // just as a request goes out (a spurious failure), so it is dropped first.
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(std::time::Duration::from_secs(30))
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
         .pool_max_idle_per_host(2)
         .build(connector)
 }

@@ -15,6 +15,9 @@
 //! Keys systemli does not know are exported the same way, so newer bridges
 //! are covered; nested objects (older bridges) are flattened with `_`.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use vigie_common::expo::{sanitize_name, MetricSet, MetricType};
 
 use crate::json::{flatten, Json};
@@ -308,11 +311,17 @@ pub fn metric_name(key: &str) -> String {
     }
 }
 
+/// HELP texts by key, built once (not a linear scan per key per scrape).
+fn help_table() -> &'static HashMap<&'static str, &'static str> {
+    static TABLE: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    TABLE.get_or_init(|| HELP.iter().copied().collect())
+}
+
 fn help_for(key: &str) -> String {
-    HELP.iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, h)| (*h).to_owned())
-        .unwrap_or_else(|| format!("Value of {key:?} in the videobridge's /colibri/stats."))
+    match help_table().get(key) {
+        Some(h) => (*h).to_owned(),
+        None => format!("Value of {key:?} in the videobridge's /colibri/stats."),
+    }
 }
 
 /// Maps a parsed `/colibri/stats` document into `out`. Fails only when the
@@ -351,6 +360,7 @@ fn collect_key(key: &str, value: &Json, out: &mut MetricSet) {
             };
             let base = metric_name(key);
             let help = help_for(key);
+            let generic = || format!("Part of {key:?} in the videobridge's /colibri/stats.");
             let array_label = |_: &str| -> &'static str {
                 if key == "conference_sizes" {
                     "conference_size"
@@ -363,7 +373,7 @@ fn collect_key(key: &str, value: &Json, out: &mut MetricSet) {
                 let help = if name == base {
                     help.clone()
                 } else {
-                    help_for(&name)
+                    generic()
                 };
                 out.family(&name, &help, kind).add_owned(labels.to_vec(), v);
             });

@@ -167,6 +167,11 @@ fn upstream(kind: Kind, cfg: &UpstreamConfig, base: Option<&Path>) -> Result<Ups
             ))
         }
     };
+    if url.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "url {url_text:?}: credentials in the URL are not supported, use basic_auth"
+        ));
+    }
     if url.host().is_none_or(str::is_empty) {
         return Err(format!("url {url_text:?}: no host"));
     }
@@ -352,6 +357,7 @@ mod tests {
             ("jvb:\n  urll: x\n", "unknown field"),
             ("timeout: 0s\n", "timeout"),
             ("jvb:\n  url: ftp://x/\n", "scheme"),
+            ("jvb:\n  url: http://u:p@x/\n", "basic_auth"),
             ("jvb:\n  url: \"http://\"\n", "jvb"),
             (
                 "prosody:\n  basic_auth: {username: u, password_file: nope}\n",

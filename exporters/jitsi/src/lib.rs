@@ -13,6 +13,7 @@ pub mod jvb;
 pub mod prosody;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ const TIMEOUT_MARGIN: Duration = Duration::from_millis(250);
 /// The exporter: its config (reloadable) and where it came from.
 pub struct JitsiExporter {
     settings: ConfigCell<Settings>,
+    /// Last state per upstream (0 unknown, 1 up, 2 down), so a failure is
+    /// logged at warn when it starts and at debug while it lasts.
+    last_state: [AtomicU8; 3],
     config_file: Option<PathBuf>,
     videobridge_url: Option<String>,
 }
@@ -48,6 +52,7 @@ impl JitsiExporter {
             .map_err(|e| e.to_string())?;
         Ok(JitsiExporter {
             settings: ConfigCell::new(settings),
+            last_state: Default::default(),
             config_file,
             videobridge_url,
         })
@@ -76,13 +81,21 @@ impl JitsiExporter {
             (Kind::Prosody, prosody),
         ] {
             let Some(result) = result else { continue };
+            let state = &self.last_state[kind as usize];
             let up = match result {
                 Ok(set) => {
                     merge_upstream(&mut out, set);
+                    if state.swap(1, Ordering::Relaxed) == 2 {
+                        tracing::info!(upstream = kind.name(), "upstream is back");
+                    }
                     1.0
                 }
                 Err(e) => {
-                    tracing::warn!(upstream = kind.name(), err = %e, "scrape of upstream failed");
+                    if state.swap(2, Ordering::Relaxed) == 2 {
+                        tracing::debug!(upstream = kind.name(), err = %e, "scrape of upstream failed");
+                    } else {
+                        tracing::warn!(upstream = kind.name(), err = %e, "scrape of upstream failed");
+                    }
                     0.0
                 }
             };

@@ -36,18 +36,20 @@ pub struct Info {
     pub image: String,
 }
 
-fn container_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
+fn container_re() -> Option<&'static Regex> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
     RE.get_or_init(|| {
-        // Compiled once; the pattern is a constant, so this cannot fail.
-        Regex::new(r"(?:^|/)(?:(docker|libpod|cri-containerd|crio)-([0-9a-f]{64})\.scope|(docker)/([0-9a-f]{64}))(?:/|$)")
-            .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+        Regex::new(
+            r"(?:^|/)(?:(docker|libpod|cri-containerd|crio)-([0-9a-f]{64})\.scope|(docker)/([0-9a-f]{64}))(?:/|$)",
+        )
+        .ok()
     })
+    .as_ref()
 }
 
 /// The container a cgroup path belongs to, from its scope or directory name.
 pub fn container_of(id: &str) -> Option<ContainerRef> {
-    let c = container_re().captures(id)?;
+    let c = container_re()?.captures(id)?;
     let (kind, cid) = match (c.get(1), c.get(2), c.get(3), c.get(4)) {
         (Some(k), Some(i), _, _) => (k.as_str(), i.as_str()),
         (_, _, Some(k), Some(i)) => (k.as_str(), i.as_str()),

@@ -28,6 +28,8 @@ const RARE: &[&str] = &[
     "rapl",
     "tapestats",
     "thermal_zone",
+    "xfs",
+    "zfs",
 ];
 
 const GO_BIN: &str = "/usr/bin/prometheus-node-exporter";

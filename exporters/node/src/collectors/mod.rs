@@ -56,6 +56,8 @@ mod timex;
 mod udp_queues;
 mod uname;
 mod vmstat;
+mod xfs;
+mod zfs;
 // --- end of collector modules ---
 
 /// All collectors Vigie knows, in name order.
@@ -104,6 +106,8 @@ pub fn registry() -> Vec<Spec> {
         udp_queues::spec(),
         uname::spec(),
         vmstat::spec(),
+        xfs::spec(),
+        zfs::spec(),
         // --- end of collector specs ---
     ];
     specs.sort_by_key(|s| s.name);

@@ -57,7 +57,11 @@ struct Loaded {
 
 impl Loaded {
     fn new(config: Config) -> Self {
-        let module_yaml = config.modules.iter().map(|(k, m)| (k.clone(), m.to_yaml())).collect();
+        let module_yaml = config
+            .modules
+            .iter()
+            .map(|(k, m)| (k.clone(), m.to_yaml()))
+            .collect();
         Loaded {
             yaml: config.to_yaml(),
             module_yaml,
@@ -173,7 +177,10 @@ impl Blackbox {
         let mut probe = Probe::new(&module_name, &target);
         let success = run_probe(&mut probe, module, &params, timeout).await;
         let metrics = probe.metric_set();
-        let module_yaml = loaded.module_yaml.get(&module_name).map_or("", String::as_str);
+        let module_yaml = loaded
+            .module_yaml
+            .get(&module_name)
+            .map_or("", String::as_str);
         let debug = debug_output(&probe, &metrics, module_yaml);
         let want_debug = req.param("debug").is_some_and(|d| d == "true");
         self.remember(&module_name, &target, success, debug.clone());

@@ -19,12 +19,17 @@ pub async fn run(
     params: &ProbeParams,
     deadline: Instant,
 ) -> bool {
+    // Boxed: an in-flight probe then holds only its own prober's state, not
+    // the largest of the five.
     match module.prober.as_str() {
-        "http" => http::probe(probe, &module.http, params, deadline).await,
-        "tcp" => tcp::probe(probe, &module.tcp, deadline).await,
-        "icmp" => icmp::probe(probe, &module.icmp, deadline).await,
-        "dns" => dns::probe(probe, &module.dns, deadline).await,
-        "grpc" => grpc::probe(probe, &module.grpc.clone().unwrap_or_default(), deadline).await,
+        "http" => Box::pin(http::probe(probe, &module.http, params, deadline)).await,
+        "tcp" => Box::pin(tcp::probe(probe, &module.tcp, deadline)).await,
+        "icmp" => Box::pin(icmp::probe(probe, &module.icmp, deadline)).await,
+        "dns" => Box::pin(dns::probe(probe, &module.dns, deadline)).await,
+        "grpc" => {
+            let cfg = module.grpc.clone().unwrap_or_default();
+            Box::pin(grpc::probe(probe, &cfg, deadline)).await
+        }
         other => probe.fail("config", format!("unknown prober {other}")),
     }
 }

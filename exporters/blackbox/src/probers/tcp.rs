@@ -94,7 +94,8 @@ pub async fn probe(probe: &mut Probe, cfg: &TcpProbe, _deadline: Instant) -> boo
         }
     }
     probe.info(CALLER, "Successfully dialed", &[]);
-    let mut reader = BufReader::new(stream);
+    // Small buffer: most probes read one banner line; read_line grows as needed.
+    let mut reader = BufReader::with_capacity(2048, stream);
     for (i, qr) in cfg.query_response.iter().enumerate() {
         probe.info(
             CALLER,
@@ -157,7 +158,7 @@ pub async fn probe(probe: &mut Probe, cfg: &TcpProbe, _deadline: Instant) -> boo
             probe.debug(CALLER, "Upgrading TCP connection to TLS", &[]);
             let inner = reader.into_inner();
             match handshake(probe, c, tls_cfg, &host, inner).await {
-                Ok(s) => reader = BufReader::new(s),
+                Ok(s) => reader = BufReader::with_capacity(2048, s),
                 Err(e) => return probe.fail("tls", e),
             }
         }

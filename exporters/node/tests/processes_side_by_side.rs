@@ -23,7 +23,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_vigie-node-exporter");
 #[ignore = "helper process started by processes_side_by_side"]
 fn thread_helper() {
     let me = std::env::current_exe().unwrap();
-    if me.file_name() != Some("vtthreads".as_ref()) {
+    let name = me.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if !(name.starts_with("vt") && name.ends_with("threads")) {
         return;
     }
     for name in ["vtworker", "vtworker", "vtworker", "vtother"] {
@@ -458,5 +459,89 @@ fn unprivileged_side_by_side() {
         .map(|(_, v)| v.parse::<f64>().unwrap())
         .unwrap();
     assert!(partial > 0.0, "denied files not counted: {body}");
+    drop(procs);
+}
+
+/// `-children=false -threads=false -gather-smaps=false` on both.
+#[test]
+fn options_off_side_by_side() {
+    let Some(pe) = testkit::require("prometheus-process-exporter") else {
+        return;
+    };
+    let dir = testkit::scratch_dir("processes-off");
+    let sleep = testkit::which("sleep").unwrap();
+    let bash = testkit::which("bash").unwrap();
+    let sa = copy_exe(&sleep, &dir, "vtosleep");
+    let parent = copy_exe(&bash, &dir, "vtoparent");
+    let thr = copy_exe(&std::env::current_exe().unwrap(), &dir, "vtothreads");
+    let procs = [
+        start(&sa, &["600"], false),
+        start(&parent, &["-c", "sleep 600 & wait"], false),
+        start(
+            &thr,
+            &[
+                "thread_helper",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ],
+            false,
+        ),
+    ];
+    for p in &procs {
+        let pid = p.pid();
+        wait_for("stand-in", || stat_fields(pid).is_some());
+    }
+    let ppid = procs[1].pid();
+    wait_for("vtoparent's child", || children_of(ppid) == 1);
+    let tpid = procs[2].pid();
+    wait_for("vtothreads' threads", || {
+        stat_fields(tpid)
+            .is_some_and(|(_, f)| f.get(17).and_then(|n| n.parse::<u32>().ok()) >= Some(5))
+    });
+    let cfg = dir.join("processes.yml");
+    std::fs::write(
+        &cfg,
+        "process_names:\n- comm: [vtosleep, vtoparent, vtothreads]\n",
+    )
+    .unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let port = testkit::free_port();
+    let listen = format!("-web.listen-address=127.0.0.1:{port}");
+    let go = testkit::spawn_exporter(
+        pe.to_str().unwrap(),
+        &[
+            "-children=false",
+            "-threads=false",
+            "-gather-smaps=false",
+            "-config.path",
+            cfg_s,
+            &listen,
+        ],
+    );
+    let cfg_arg = format!("--collector.processes.config={cfg_s}");
+    let us = testkit::spawn_exporter(
+        BIN,
+        &[
+            "--collector.disable-defaults",
+            "--collector.processes",
+            &cfg_arg,
+            "--no-collector.processes.children",
+            "--collector.processes.threads=false",
+            "--collector.processes.gather-smaps=false",
+        ],
+    );
+    let g = scrape(&go.base());
+    let u = scrape(&us.base());
+    // Without children the shell's sleep is not counted.
+    assert_eq!(
+        g.get("namedprocess_namegroup_num_procs{groupname=\"vtoparent\"}"),
+        Some(&1.0)
+    );
+    assert!(!u
+        .keys()
+        .any(|k| k.contains("threadname=") || k.contains("proportional")));
+    compare(&g, &u);
     drop(procs);
 }

@@ -518,15 +518,17 @@ impl Processes {
                 partial += 1;
             }
         }
-        if self.opts.threads {
-            if let Some(w) = read_wchan(&dir) {
-                *g.wchans.entry(w).or_default() += 1;
-            }
-            if stat.num_threads > 1 {
-                self.read_threads(&dir, t, g, buf);
-            } else {
-                t.threads.clear();
-            }
+        // The process's own wchan is reported with or without threads.
+        if let Some(w) = read_wchan(&dir) {
+            *g.wchans.entry(w).or_default() += 1;
+        }
+        // Threads are read with or without --collector.processes.threads
+        // (their states and wchans count, as in process-exporter); the flag
+        // only hides the thread_* families.
+        if stat.num_threads > 1 {
+            self.read_threads(&dir, t, g, buf);
+        } else {
+            t.threads.clear();
         }
         partial
     }
@@ -666,9 +668,6 @@ impl Processes {
             for (i, s) in STATES.iter().enumerate() {
                 f.add(&[("groupname", gn), ("state", s)], g.states[i] as f64);
             }
-            if !self.opts.threads {
-                continue;
-            }
             let f = fam!(
                 "threads_wchan",
                 "Number of threads in this group waiting on each wchan",
@@ -676,6 +675,9 @@ impl Processes {
             );
             for (w, n) in &g.wchans {
                 f.add(&[("groupname", gn), ("wchan", w)], *n as f64);
+            }
+            if !self.opts.threads {
+                continue;
             }
             for (tn, (n, c)) in &g.thread_names {
                 let tl = [("groupname", gn), ("threadname", tn.as_str())];

@@ -265,3 +265,107 @@ fn dashboards_use_the_datasource_variable_and_unique_ids() {
     }
     assert_eq!(uids.len(), 4, "host, probes, pfsense, jitsi");
 }
+
+/// `systemd-analyze security --offline=true` rates every unit at 2.0 or
+/// better (Debian's Go exporter units: 9.2), and the unit runs as vigie,
+/// reads /etc/default and reloads with SIGHUP.
+#[test]
+fn systemd_units_are_hardened() {
+    let Some(sa) = vigie_common::testkit::which("systemd-analyze") else {
+        eprintln!("skipped: systemd-analyze not installed");
+        return;
+    };
+    for x in ["node", "blackbox", "snmp", "jitsi"] {
+        let unit = root().join(format!("systemd/vigie-{x}-exporter.service"));
+        let text = read(&unit);
+        for line in [
+            "User=vigie".to_owned(),
+            format!("EnvironmentFile=-/etc/default/vigie-{x}-exporter"),
+            format!("ExecStart=/usr/bin/vigie-{x}-exporter $ARGS"),
+            "ExecReload=/bin/kill -HUP $MAINPID".to_owned(),
+            "Restart=on-failure".to_owned(),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{}: no line {line}",
+                unit.display()
+            );
+        }
+        let caps = if x == "blackbox" { "CAP_NET_RAW" } else { "" };
+        assert!(
+            text.contains(&format!("\nCapabilityBoundingSet={caps}\n")),
+            "{x}: capabilities"
+        );
+        let out = Command::new(&sa)
+            .args(["security", "--offline=true"])
+            .arg(&unit)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let score: f64 = text
+            .lines()
+            .find_map(|l| l.split("exposure level for ").nth(1))
+            .and_then(|l| l.split(": ").nth(1))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no score for {x}:\n{text}"));
+        assert!(
+            score <= 2.0,
+            "vigie-{x}-exporter.service exposure {score} > 2.0"
+        );
+    }
+}
+
+/// The deb metadata of each exporter crate names existing files (apart from
+/// what build-debs.sh stages under packaging/build/), and the default file's
+/// ARGS names the config the package ships.
+#[test]
+fn deb_metadata_names_shipped_files() {
+    for x in ["node", "blackbox", "snmp", "jitsi"] {
+        let crate_dir = root().join(format!("exporters/{x}"));
+        let toml = read(&crate_dir.join("Cargo.toml"));
+        let meta = toml
+            .split("[package.metadata.deb]")
+            .nth(1)
+            .unwrap_or_else(|| panic!("exporters/{x}/Cargo.toml has no [package.metadata.deb]"));
+        let pkg = format!("vigie-{x}-exporter");
+        assert!(
+            meta.contains(&format!("name = \"{pkg}\"")),
+            "{x}: package name"
+        );
+        let paths = regex::Regex::new(r#"\["(\.\./\.\./[^"]+)""#).unwrap();
+        let mut n = 0;
+        for c in paths.captures_iter(meta) {
+            let rel = &c[1];
+            if rel.starts_with("../../packaging/build/") {
+                continue;
+            }
+            assert!(
+                crate_dir.join(rel).exists(),
+                "{x}: asset {rel} does not exist"
+            );
+            n += 1;
+        }
+        assert!(
+            n >= 4,
+            "{x}: expected the default file, sysusers, lintian overrides, web config"
+        );
+        for f in ["postinst", "postrm", "changelog", "default"] {
+            assert!(
+                root().join(format!("packaging/{pkg}/{f}")).is_file(),
+                "{pkg}/{f}"
+            );
+        }
+        let default = read(&root().join(format!("packaging/{pkg}/default")));
+        if x != "node" {
+            assert!(
+                meta.contains(&format!("\"etc/vigie/{x}.yml\"")),
+                "{x}: ships /etc/vigie/{x}.yml"
+            );
+            assert!(
+                default.contains(&format!("ARGS=\"--config.file=/etc/vigie/{x}.yml\"")),
+                "{x}: default ARGS"
+            );
+        }
+    }
+}

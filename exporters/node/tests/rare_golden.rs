@@ -18,6 +18,7 @@ const RARE: &[&str] = &[
     "dmi",
     "edac",
     "fibrechannel",
+    "hwmon",
     "infiniband",
     "ipvs",
     "mdadm",

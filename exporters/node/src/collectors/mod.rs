@@ -27,6 +27,7 @@ mod entropy;
 mod fibrechannel;
 mod filefd;
 mod filesystem;
+mod hwmon;
 mod infiniband;
 mod ipvs;
 mod loadavg;
@@ -77,6 +78,7 @@ pub fn registry() -> Vec<Spec> {
         fibrechannel::spec(),
         filefd::spec(),
         filesystem::spec(),
+        hwmon::spec(),
         infiniband::spec(),
         ipvs::spec(),
         loadavg::spec(),

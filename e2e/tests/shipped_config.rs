@@ -321,6 +321,7 @@ fn systemd_units_are_hardened() {
 /// ARGS names the config the package ships.
 #[test]
 fn deb_metadata_names_shipped_files() {
+    let paths = regex::Regex::new(r#"\["(\.\./\.\./[^"]+)""#).unwrap();
     for x in ["node", "blackbox", "snmp", "jitsi"] {
         let crate_dir = root().join(format!("exporters/{x}"));
         let toml = read(&crate_dir.join("Cargo.toml"));
@@ -333,7 +334,6 @@ fn deb_metadata_names_shipped_files() {
             meta.contains(&format!("name = \"{pkg}\"")),
             "{x}: package name"
         );
-        let paths = regex::Regex::new(r#"\["(\.\./\.\./[^"]+)""#).unwrap();
         let mut n = 0;
         for c in paths.captures_iter(meta) {
             let rel = &c[1];

@@ -160,9 +160,14 @@ fn labels(id: &str, unit: &str) -> String {
 /// What cgroup v1 (separate cpuacct, memory, pids, name=systemd mounts)
 /// should give for `rel`, computed from the fixture files.
 fn expect_v1(root: &Path, rel: &str, unit: &str, e: &mut Expect) {
+    expect_v1_in(root, rel, unit, "cpuacct", e);
+}
+
+/// As [`expect_v1`], with the cpuacct hierarchy in directory `cpuacct`.
+fn expect_v1_in(root: &Path, rel: &str, unit: &str, cpuacct: &str, e: &mut Expect) {
     let cg = root.join("sys/fs/cgroup");
     let l = labels(&format!("/{rel}"), unit);
-    let cpu = cg.join("cpuacct").join(rel);
+    let cpu = cg.join(cpuacct).join(rel);
     e.put(
         "container_cpu_usage_seconds_total",
         &l,
@@ -223,7 +228,7 @@ fn expect_v1(root: &Path, rel: &str, unit: &str, e: &mut Expect) {
         lines(&sd.join("cgroup.procs")).len() as f64,
     );
     e.states(&l, states(&root.join("proc"), &lines(&sd.join("tasks"))));
-    let start = ["systemd", "unified", "memory", "cpuacct", "pids"]
+    let start = ["systemd", "unified", "memory", cpuacct, "pids"]
         .iter()
         .filter_map(|h| mtime(&cg.join(h).join(rel)))
         .reduce(f64::min)
@@ -269,6 +274,38 @@ fn cgroup_v1_fixture() {
     for (k, v) in &got {
         assert_eq!(all.get(k), Some(v), "{k}");
     }
+}
+
+/// Pure v1 with the combined `cpu,cpuacct` mount and no unified mount.
+#[test]
+fn cgroup_v1_combined_fixture() {
+    let root = fixture("v1-combined");
+    let got = run(&root, &[]);
+    let mut e = Expect {
+        out: BTreeMap::new(),
+    };
+    expect_v1_in(
+        &root,
+        "system.slice/nginx.service",
+        "nginx.service",
+        "cpu,cpuacct",
+        &mut e,
+    );
+    let d = format!("system.slice/docker-{DOCKER_ID}.scope");
+    expect_v1_in(
+        &root,
+        &d,
+        &format!("docker-{DOCKER_ID}.scope"),
+        "cpu,cpuacct",
+        &mut e,
+    );
+    assert_eq!(got, e.out);
+    let all = run(&root, &["--collector.cgroup.include=.*"]);
+    assert!(all.keys().all(|k| !k.starts_with("container_pressure_")));
+    assert_eq!(
+        all["container_cpu_usage_seconds_total{cpu=\"total\",id=\"/\"}"],
+        num(&root.join("sys/fs/cgroup/cpu,cpuacct/cpuacct.usage")) / 1e9
+    );
 }
 
 #[test]

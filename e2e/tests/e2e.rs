@@ -700,8 +700,8 @@ fn exporters_under_a_real_prometheus() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Whether this process may send ICMP echo: root (raw sockets) or a group
-/// inside net.ipv4.ping_group_range (unprivileged ping sockets).
+/// Whether this process may send ICMP echo: CAP_NET_RAW (raw sockets) or a
+/// group inside net.ipv4.ping_group_range (unprivileged ping sockets).
 fn icmp_permitted() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |k: &str| -> Vec<u64> {
@@ -716,7 +716,13 @@ fn icmp_permitted() -> bool {
             })
             .unwrap_or_default()
     };
-    if field("Uid:").first() == Some(&0) {
+    // CAP_NET_RAW (bit 13) in the effective set: raw ICMP sockets work
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    if cap_eff & (1 << 13) != 0 {
         return true;
     }
     let range: Vec<u64> = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range")

@@ -341,10 +341,11 @@ impl Client {
             deadline,
             limiter,
             // Random-ish start, like gosnmp, so two scrapes do not share ids.
-            next_req_id: (std::process::id() as i32)
-                .wrapping_mul(7919)
-                .wrapping_add(Instant::now().elapsed().subsec_nanos() as i32)
-                & 0x3fff_ffff,
+            next_req_id: (std::process::id() as i32).wrapping_mul(7919).wrapping_add(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos() as i32),
+            ) & 0x3fff_ffff,
             stats: Stats::default(),
         }
     }

@@ -15,6 +15,7 @@ use vigie_common::testkit;
 /// Collectors compared on the fixture tree (sorted).
 const RARE: &[&str] = &[
     "bonding",
+    "btrfs",
     "dmi",
     "edac",
     "fibrechannel",

@@ -16,6 +16,7 @@ use crate::roots::FsRoots;
 // --- collector modules (sorted) ---
 mod arp;
 mod bonding;
+mod btrfs;
 mod cgroup;
 mod conntrack;
 mod cpu;
@@ -67,6 +68,7 @@ pub fn registry() -> Vec<Spec> {
         // --- collector specs (sorted) ---
         arp::spec(),
         bonding::spec(),
+        btrfs::spec(),
         cgroup::spec(),
         conntrack::spec(),
         cpu::spec(),

@@ -697,6 +697,21 @@ fn exporters_under_a_real_prometheus() {
         "dashboard queries without data although their metrics exist:\n{}",
         empty.join("\n")
     );
+
+    // 6. a Jitsi upstream that goes away shows as jitsi_up 0 (JitsiUpstreamDown's input)
+    if stored.contains("jitsi_up") {
+        drop(upstreams);
+        let down = poll(Duration::from_secs(30), || {
+            let r = query(&base, r#"jitsi_up{upstream="jvb"}"#).ok()?;
+            (r.first().and_then(sample_value) == Some(0.0)).then_some(())
+        });
+        assert!(
+            down.is_some(),
+            "jitsi_up{{upstream=\"jvb\"}} did not become 0 after the upstreams stopped"
+        );
+    } else {
+        eprintln!("e2e: NOTE: vigie-jitsi-exporter does not export jitsi_up (yet)");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

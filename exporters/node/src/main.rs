@@ -190,6 +190,7 @@ fn main() -> ExitCode {
         roots,
         timeout: cli.collector_timeout,
         running: Default::default(),
+        pool: Default::default(),
     };
     vigie_common::serve::run(spec, &cli.web, Arc::new(NodeExporter { node }))
 }

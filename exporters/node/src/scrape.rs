@@ -2,6 +2,7 @@
 //! blocking threads under a deadline, add `node_scrape_collector_*`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ pub struct Node {
     pub timeout: Duration,
     /// Runs in progress per collector (a timed-out run keeps its thread).
     pub running: Arc<Running>,
+    /// The threads collectors run on.
+    pub pool: Pool,
 }
 
 /// How many runs of one collector may be in progress at once. A collector
@@ -118,8 +121,8 @@ impl Node {
             roots: Arc::clone(&self.roots),
             deadline,
         };
-        let mut set = tokio::task::JoinSet::new();
-        let mut pending: Vec<&'static str> = Vec::with_capacity(selected.len());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut jobs: Vec<(&'static str, Arc<JobState>)> = Vec::with_capacity(selected.len());
         let mut results: Vec<(&'static str, f64, bool)> = Vec::new();
         for (name, c) in selected {
             let Some(slot) = self.running.acquire(name) else {
@@ -130,39 +133,46 @@ impl Node {
                 results.push((name, 0.0, false));
                 continue;
             };
-            let ctx = ctx.clone();
-            pending.push(name);
-            set.spawn_blocking(move || {
-                let _slot = slot;
-                run_one(name, c.as_ref(), &ctx)
+            let state = Arc::new(JobState::default());
+            jobs.push((name, Arc::clone(&state)));
+            self.pool.submit(Job {
+                name,
+                collector: c,
+                ctx: ctx.clone(),
+                state,
+                slot,
+                reply: tx.clone(),
             });
         }
+        drop(tx);
+        let mut pending: Vec<&'static str> = jobs.iter().map(|(n, _)| *n).collect();
         let mut out = MetricSet::new();
         let tokio_deadline = tokio::time::Instant::from_std(deadline);
         loop {
-            match tokio::time::timeout_at(tokio_deadline, set.join_next()).await {
-                Ok(Some(Ok((name, elapsed, ok, metrics)))) => {
+            match tokio::time::timeout_at(tokio_deadline, rx.recv()).await {
+                Ok(Some((name, elapsed, ok, metrics))) => {
                     pending.retain(|n| *n != name);
                     results.push((name, elapsed, ok));
                     out.merge(metrics);
-                }
-                Ok(Some(Err(e))) => {
-                    // A panicking collector must not take the scrape down.
-                    tracing::error!(err = %e, "collector task failed");
+                    if pending.is_empty() {
+                        break;
+                    }
                 }
                 Ok(None) => break,
                 Err(_) => {
-                    for name in pending.drain(..) {
+                    for (name, state) in &jobs {
+                        if !pending.contains(name) {
+                            continue;
+                        }
+                        state.cancelled.store(true, Ordering::SeqCst);
+                        if state.started.load(Ordering::SeqCst) {
+                            // Its worker is stuck in the collector: replace it.
+                            self.pool.replace_stuck();
+                        }
                         tracing::error!(name, "collector timed out; reported as failed");
-                        results.push((
-                            name,
-                            deadline
-                                .saturating_duration_since(Instant::now())
-                                .as_secs_f64(),
-                            false,
-                        ));
+                        results.push((name, 0.0, false));
                     }
-                    set.detach_all();
+                    pending.clear();
                     break;
                 }
             }
@@ -189,6 +199,145 @@ impl Node {
         }
         out
     }
+}
+
+/// A job's progress, shared with the pool.
+#[derive(Debug, Default)]
+struct JobState {
+    started: AtomicBool,
+    cancelled: AtomicBool,
+}
+
+type Outcome = (&'static str, f64, bool, MetricSet);
+
+struct Job {
+    name: &'static str,
+    collector: Arc<dyn Collector>,
+    ctx: ScrapeCtx,
+    state: Arc<JobState>,
+    slot: RunSlot,
+    reply: tokio::sync::mpsc::UnboundedSender<Outcome>,
+}
+
+/// A small fixed set of threads running collectors (instead of one
+/// blocking thread per collector per scrape: fewer wake-ups and stacks).
+/// A worker stuck in a collector past the deadline is replaced; the pool
+/// shrinks back when the stuck one returns. Bounded by [`MAX_THREADS`].
+pub struct Pool {
+    tx: Mutex<std::sync::mpsc::Sender<Job>>,
+    rx: Arc<Mutex<std::sync::mpsc::Receiver<Job>>>,
+    target: usize,
+    live: Arc<AtomicUsize>,
+}
+
+/// Upper bound on collector threads, stuck ones included.
+pub const MAX_THREADS: usize = 16;
+
+impl Pool {
+    /// `workers` threads (at least 1), started lazily.
+    pub fn new(workers: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        Pool {
+            tx: Mutex::new(tx),
+            rx: Arc::new(Mutex::new(rx)),
+            target: workers.max(1),
+            live: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// One worker per CPU, at most 4.
+    pub fn default_size() -> usize {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .min(4)
+    }
+
+    fn spawn_worker(&self) {
+        if self.live.fetch_add(1, Ordering::SeqCst) >= MAX_THREADS {
+            self.live.fetch_sub(1, Ordering::SeqCst);
+            tracing::error!("collector thread limit reached; not replacing a stuck worker");
+            return;
+        }
+        let rx = Arc::clone(&self.rx);
+        let live = Arc::clone(&self.live);
+        let target = self.target;
+        let spawned = std::thread::Builder::new()
+            .name("collector".into())
+            .spawn(move || worker(rx, live, target));
+        if spawned.is_err() {
+            self.live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn submit(&self, job: Job) {
+        while self.live.load(Ordering::SeqCst) < self.target {
+            let before = self.live.load(Ordering::SeqCst);
+            self.spawn_worker();
+            if self.live.load(Ordering::SeqCst) <= before {
+                break;
+            }
+        }
+        if let Ok(tx) = self.tx.lock() {
+            // Fails only if every worker is gone: the job then times out.
+            let _ = tx.send(job);
+        }
+    }
+
+    fn replace_stuck(&self) {
+        self.spawn_worker();
+    }
+
+    /// Threads alive now (stuck ones included).
+    pub fn threads(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool::new(Pool::default_size())
+    }
+}
+
+fn worker(rx: Arc<Mutex<std::sync::mpsc::Receiver<Job>>>, live: Arc<AtomicUsize>, target: usize) {
+    loop {
+        let job = {
+            let Ok(guard) = rx.lock() else { break };
+            match guard.recv() {
+                Ok(j) => j,
+                Err(_) => break,
+            }
+        };
+        if job.state.cancelled.load(Ordering::SeqCst) {
+            continue;
+        }
+        job.state.started.store(true, Ordering::SeqCst);
+        let name = job.name;
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_one(name, job.collector.as_ref(), &job.ctx)
+        }));
+        drop(job.slot);
+        let outcome = match res {
+            Ok(o) => o,
+            Err(_) => {
+                // A panicking collector must not take the scrape down.
+                tracing::error!(name, "collector panicked; reported as failed");
+                (name, 0.0, false, MetricSet::new())
+            }
+        };
+        let _ = job.reply.send(outcome);
+        // A replacement took over while this one was stuck: retire.
+        let n = live.load(Ordering::SeqCst);
+        if n > target
+            && live
+                .compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            return;
+        }
+    }
+    live.fetch_sub(1, Ordering::SeqCst);
 }
 
 fn run_one(

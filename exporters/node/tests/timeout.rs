@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use vigie_common::MetricSet;
 use vigie_node_exporter::collectors::{CollectError, Collector, ScrapeCtx};
 use vigie_node_exporter::roots::FsRoots;
-use vigie_node_exporter::scrape::{Node, MAX_RUNS_PER_COLLECTOR};
+use vigie_node_exporter::scrape::{Node, MAX_RUNS_PER_COLLECTOR, MAX_THREADS};
 
 struct Hang(Duration);
 impl Collector for Hang {
@@ -40,6 +40,7 @@ fn node(hang: Duration) -> Node {
         roots: Arc::new(FsRoots::default()),
         timeout: Duration::from_millis(200),
         running: Default::default(),
+        pool: Default::default(),
     }
 }
 
@@ -90,6 +91,9 @@ async fn a_stuck_collector_does_not_pile_up_threads() {
     assert_eq!(success(&set, "hang"), Some(0.0));
     assert_eq!(success(&set, "fast"), Some(1.0));
     assert_eq!(n.running.count("hang"), MAX_RUNS_PER_COLLECTOR);
+    // Stuck workers were replaced, within the bound.
+    assert!(n.pool.threads() <= MAX_THREADS, "{}", n.pool.threads());
+    assert!(n.pool.threads() >= MAX_RUNS_PER_COLLECTOR);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

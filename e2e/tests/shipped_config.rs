@@ -356,6 +356,16 @@ fn deb_metadata_names_shipped_files() {
                 "{pkg}/{f}"
             );
         }
+        for f in ["postinst", "postrm"] {
+            let script = root().join(format!("packaging/{pkg}/{f}"));
+            let text = read(&script);
+            assert!(
+                text.starts_with("#!/bin/sh\n") && text.contains("\n#DEBHELPER#\n"),
+                "{pkg}/{f}: #!/bin/sh and #DEBHELPER#"
+            );
+            let st = Command::new("sh").arg("-n").arg(&script).status().unwrap();
+            assert!(st.success(), "{pkg}/{f}: sh -n");
+        }
         let default = read(&root().join(format!("packaging/{pkg}/default")));
         if x != "node" {
             assert!(

@@ -191,22 +191,31 @@ pub fn index_as_string<'a>(
             (ipv6_text(&sub), sub, rest)
         }
         IndexKind::InetAddress => {
+            // Address type, length, address. Types other than ipv4(1)/ipv6(2)
+            // render, as upstream, as hex of the whole index part (type and length included).
             let (typ, rest) = split_oid(oids, 1);
             let (len, rest) = split_oid(rest, 1);
-            let mut sub = vec![typ[0], len[0]];
-            let (s, used, rest) = match (typ[0], len[0]) {
-                (1, 4) => index_as_string(rest, IndexKind::InetAddressIPv4, 0, false, enum_values),
-                (2, 16) => index_as_string(rest, IndexKind::InetAddressIPv6, 0, false, enum_values),
-                (_, l) => index_as_string(
-                    rest,
-                    IndexKind::OctetString,
-                    (l as usize).max(1),
-                    false,
-                    enum_values,
-                ),
-            };
-            sub.extend(used);
-            (s, sub, rest)
+            match typ[0] {
+                1 | 2 => {
+                    let kind = if typ[0] == 1 {
+                        IndexKind::InetAddressIPv4
+                    } else {
+                        IndexKind::InetAddressIPv6
+                    };
+                    let (s, used, rest) = index_as_string(rest, kind, 0, false, enum_values);
+                    let mut sub = vec![typ[0], len[0]];
+                    sub.extend(used);
+                    (s, sub, rest)
+                }
+                _ => {
+                    let l = (len[0] as usize).min(rest.len() + 256);
+                    let (content, rest) = split_oid(rest, l);
+                    let mut sub = vec![typ[0], len[0]];
+                    sub.extend(content);
+                    let bytes: Vec<u8> = sub.iter().map(|&o| o as u8).collect();
+                    (format!("0x{}", hex_upper(&bytes)), sub, rest)
+                }
+            }
         }
         IndexKind::InetAddressMissingSize => {
             let (typ, rest) = split_oid(oids, 1);

@@ -377,7 +377,8 @@ fn compile_module(format: Format, name: &str, m: &ModuleFile) -> Result<Module, 
     let mut by_oid = HashMap::new();
     for mf in &m.metrics {
         let metric = compile_metric(mf).map_err(|e| format!("metric {}: {e}", mf.name))?;
-        by_oid.entry(metric.oid.clone()).or_insert(metrics.len());
+        // Two metrics on one OID: the later one wins, as in snmp_exporter.
+        by_oid.insert(metric.oid.clone(), metrics.len());
         metrics.push(metric);
     }
     let min_oid_len = metrics.iter().map(|m| m.oid.len()).min().unwrap_or(1);

@@ -21,6 +21,10 @@ fn snmpd_config(dir: &std::path::Path) -> std::path::PathBuf {
     text.push_str(
         "  version: 3\n  auth:\n    username: promuser\n    security_level: authPriv\n    password: authpass123\n    auth_protocol: SHA\n    priv_protocol: AES\n    priv_password: privpass123\n",
     );
+    // Every rendering path: regex_extracts, EnumAsStateSet, Bits, Float (Opaque),
+    // DateAndTime, OctetString hex, InetAddress indexes, TimeTicks as a label,
+    // EnumAsInfo with unknown values, two metrics on one OID.
+    text.push_str(&std::fs::read_to_string(fixture("types_module_v021.yml")).unwrap());
     text.push_str(&shipped_as_flat(
         "public",
         &["system", "host_resources", "ucd"],
@@ -82,6 +86,7 @@ fn same_samples_as_snmp_exporter_on_snmpd_v2c_and_v3() {
         "system",
         "host_resources",
         "ucd",
+        "types",
     ] {
         compare_module(&go, &vigie, &format!("target=127.0.0.1:{port}&module={m}"));
     }

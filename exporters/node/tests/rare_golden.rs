@@ -14,6 +14,7 @@ use vigie_common::testkit;
 
 /// Collectors compared on the fixture tree (sorted).
 const RARE: &[&str] = &[
+    "bcache",
     "bonding",
     "btrfs",
     "dmi",
@@ -143,8 +144,9 @@ fn rare_collectors_match_go_on_empty_tree() {
 fn rare_option_flags_match_go() {
     compare(
         &tree(),
-        &["ipvs", "rapl", "powersupplyclass", "tapestats"],
+        &["bcache", "ipvs", "rapl", "powersupplyclass", "tapestats"],
         &[
+            "--collector.bcache.priorityStats",
             "--collector.ipvs.backend-labels=local_port,proto",
             "--collector.rapl.enable-zone-label",
             "--collector.powersupply.ignored-supplies=^AC$",

@@ -15,6 +15,7 @@ use crate::roots::FsRoots;
 
 // --- collector modules (sorted) ---
 mod arp;
+mod bcache;
 mod bonding;
 mod btrfs;
 mod cgroup;
@@ -67,6 +68,7 @@ pub fn registry() -> Vec<Spec> {
     let mut specs = vec![
         // --- collector specs (sorted) ---
         arp::spec(),
+        bcache::spec(),
         bonding::spec(),
         btrfs::spec(),
         cgroup::spec(),

@@ -434,7 +434,13 @@ pub fn check_binary_basics(bin: &str, default_port: u16, extra_args: &[&str], al
         matches!(code, Some(c) if c != 0),
         "expected a non-zero exit, got {code:?}"
     );
-    let log = p2.log_text();
+    // The stderr reader thread may still be draining the pipe after the exit.
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut log = p2.log_text();
+    while !(log.contains(&addr.to_string()) && log.contains("in use")) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+        log = p2.log_text();
+    }
     assert!(
         log.contains(&addr.to_string()) && log.contains("in use"),
         "{log}"

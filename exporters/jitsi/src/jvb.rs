@@ -498,6 +498,14 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_sending_video_uses_the_sample_name() {
+        // systemli's template declares jitsi_endpoint_sending_video but
+        // writes jitsi_endpoints_sending_video: the sample name is kept.
+        let t = render(r#"{"endpoints_sending_video": 6}"#);
+        assert!(t.contains("# TYPE jitsi_endpoints_sending_video gauge\njitsi_endpoints_sending_video 6\n"), "{t}");
+    }
+
+    #[test]
     fn unknown_numeric_keys_are_exported_too() {
         let t = render(r#"{"some_new_key_2030": 7}"#);
         assert!(

@@ -29,6 +29,7 @@ const RARE: &[&str] = &[
     "nvme",
     "powersupplyclass",
     "rapl",
+    "selinux",
     "tapestats",
     "thermal_zone",
     "xfs",

@@ -48,6 +48,7 @@ mod pressure;
 mod processes;
 mod rapl;
 mod schedstat;
+mod selinux;
 mod sockstat;
 mod softnet;
 mod stat;
@@ -101,6 +102,7 @@ pub fn registry() -> Vec<Spec> {
         processes::spec(),
         rapl::spec(),
         schedstat::spec(),
+        selinux::spec(),
         sockstat::spec(),
         softnet::spec(),
         stat::spec(),

@@ -87,6 +87,9 @@ pub enum ClientError {
     Snmp(String),
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// A response with a non-zero error-status to a GET.
+    #[error("Error Status {0}")]
+    ErrorStatus(u32),
 }
 
 /// Packets sent and retried, for `snmp_scrape_packets_*`.

@@ -5,8 +5,7 @@
 use crate::client::{Client, ClientError, Op, Varbind};
 use crate::module::{oid_string, Arcs, Module};
 
-/// SNMP error-status values that end a walk quietly (gosnmp does the same).
-const TOO_BIG: u32 = 1;
+/// SNMPv1 noSuchName: an unsupported OID in a v1 GET.
 const NO_SUCH_NAME: u32 = 2;
 
 /// Upper bound on varbinds kept from one subtree, so an agent that loops
@@ -27,7 +26,7 @@ pub struct Fetched {
 pub async fn fetch(client: &mut Client, module: &Module, host: &str, keep_going: bool) -> Fetched {
     let mut out = Fetched::default();
     if let Err(e) = get_all(client, module, &mut out.pdus).await {
-        out.errors.push(format!("error getting target {host}: {e}"));
+        out.errors.push(get_error(host, &e));
         if !keep_going || matches!(e, ClientError::Deadline) {
             return out;
         }
@@ -86,7 +85,7 @@ where
                     let err = get_all(&mut c, module, &mut pdus)
                         .await
                         .err()
-                        .map(|e| format!("error getting target {host}: {e}"));
+                        .map(|e| get_error(host, &e));
                     if err.is_some() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -126,6 +125,14 @@ where
     (out, stats)
 }
 
+/// How snmp_exporter words a failed GET: an error-status is "reported by" the target.
+fn get_error(host: &str, e: &ClientError) -> String {
+    match e {
+        ClientError::ErrorStatus(n) => format!("error reported by target {host}: Error Status {n}"),
+        e => format!("error getting target {host}: {e}"),
+    }
+}
+
 async fn get_all(
     client: &mut Client,
     module: &Module,
@@ -143,10 +150,7 @@ async fn get_all(
             continue;
         }
         if resp.error_status != 0 {
-            return Err(ClientError::Snmp(format!(
-                "error reported by target: Error Status {}",
-                resp.error_status
-            )));
+            return Err(ClientError::ErrorStatus(resp.error_status));
         }
         out.extend(
             resp.varbinds
@@ -191,15 +195,14 @@ pub async fn walk(
         if resp.varbinds.is_empty() {
             break;
         }
-        match resp.error_status {
-            0 => {}
-            TOO_BIG | NO_SUCH_NAME => break,
-            s => {
-                return Err((
-                    out,
-                    ClientError::Snmp(format!("error reported by target: Error Status {s}")),
-                ))
-            }
+        // Any error-status ends the walk quietly, as gosnmp does (tooBig,
+        // noSuchName at the end of a v1 MIB view, genErr, ...).
+        if resp.error_status != 0 {
+            tracing::debug!(
+                status = resp.error_status,
+                "walk terminated by error status"
+            );
+            break;
         }
         for (k, vb) in resp.varbinds.iter().enumerate() {
             if vb.value.is_exception() {

@@ -128,8 +128,12 @@ fn garbage_and_error_status_are_clear_errors() {
     let p = start_vigie(&cfg, &[]);
     let (s, body) = scrape(&p, &format!("target=127.0.0.1:{}&module=m", agent.port));
     assert_eq!(s, 500);
+    if let Some(go) = start_go(&cfg) {
+        let (gs, gbody) = scrape(&go, &format!("target=127.0.0.1:{}&module=m", agent.port));
+        assert_eq!((gs, gbody.as_str()), (s, body.as_str()));
+    }
     assert!(
-        body.contains("error getting target 127.0.0.1: error reported by target: Error Status 5"),
+        body.contains("error reported by target 127.0.0.1: Error Status 5"),
         "{body}"
     );
 }

@@ -502,7 +502,12 @@ mod tests {
         // systemli's template declares jitsi_endpoint_sending_video but
         // writes jitsi_endpoints_sending_video: the sample name is kept.
         let t = render(r#"{"endpoints_sending_video": 6}"#);
-        assert!(t.contains("# TYPE jitsi_endpoints_sending_video gauge\njitsi_endpoints_sending_video 6\n"), "{t}");
+        assert!(
+            t.contains(
+                "# TYPE jitsi_endpoints_sending_video gauge\njitsi_endpoints_sending_video 6\n"
+            ),
+            "{t}"
+        );
     }
 
     #[test]

@@ -313,7 +313,36 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
             )
         }
     };
-    compile(format, split).map_err(|e| ConfigError::invalid(path, e))
+    let mut cfg = compile(format, split).map_err(|e| ConfigError::invalid(path, e))?;
+    fill_defaults(format, &mut cfg.raw);
+    Ok(cfg)
+}
+
+/// Writes the defaults into the parsed file, so `/config` shows what is in
+/// force, as snmp_exporter's page does.
+fn fill_defaults(format: Format, raw: &mut SplitFile) {
+    let auth_defaults = |a: &mut AuthFile| {
+        a.community.get_or_insert_with(|| Secret("public".into()));
+        a.security_level
+            .get_or_insert_with(|| "noAuthNoPriv".into());
+        a.auth_protocol.get_or_insert_with(|| "MD5".into());
+        a.priv_protocol.get_or_insert_with(|| "DES".into());
+    };
+    for a in raw.auths.values_mut() {
+        auth_defaults(a);
+        a.version.get_or_insert(2);
+    }
+    for m in raw.modules.values_mut() {
+        if m.walk_params.is_none() {
+            if format == Format::Flat {
+                m.version.get_or_insert(2);
+                auth_defaults(m.auth.get_or_insert_with(AuthFile::default));
+            }
+            m.max_repetitions.get_or_insert(25);
+            m.retries.get_or_insert(3);
+            m.timeout.get_or_insert(GoDuration(Duration::from_secs(5)));
+        }
+    }
 }
 
 /// Reads, parses and compiles `path`.

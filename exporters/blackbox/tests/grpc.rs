@@ -11,8 +11,20 @@ use common::*;
 use http_body_util::{BodyExt, Full};
 use vigie_common::testkit;
 
-/// Health server: "" SERVING, "sick" NOT_SERVING, anything else NOT_FOUND.
-fn health_server() -> u16 {
+/// Health server: "" SERVING, "sick" NOT_SERVING, anything else NOT_FOUND;
+/// over TLS (ALPN h2) when a certificate is given.
+fn health_server(tls: Option<Pair>) -> u16 {
+    let acceptor = tls.map(|pair| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let cert = rustls::pki_types::CertificateDer::from(pair.cert_der.clone());
+        let key = rustls::pki_types::PrivateKeyDer::try_from(pair.key_der.clone()).unwrap();
+        let mut cfg = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg))
+    });
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     l.set_nonblocking(true).unwrap();
@@ -27,6 +39,7 @@ fn health_server() -> u16 {
                 let Ok((s, _)) = l.accept().await else {
                     continue;
                 };
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
                         |req: http::Request<hyper::body::Incoming>| async move {
@@ -59,11 +72,22 @@ fn health_server() -> u16 {
                             )
                         },
                     );
-                    let _ = hyper::server::conn::http2::Builder::new(
+                    let builder = hyper::server::conn::http2::Builder::new(
                         hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
-                    .await;
+                    );
+                    match acceptor {
+                        None => {
+                            let _ = builder
+                                .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                                .await;
+                        }
+                        Some(a) => {
+                            let Ok(tls) = a.accept(s).await else { return };
+                            let _ = builder
+                                .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                                .await;
+                        }
+                    }
                 });
             }
         });
@@ -72,6 +96,14 @@ fn health_server() -> u16 {
 }
 
 const MODULES: &str = r#"modules:
+  grpc_tls:
+    prober: grpc
+    timeout: 3s
+    grpc:
+      tls: true
+      preferred_ip_protocol: ip4
+      tls_config:
+        ca_file: CA_FILE
   grpc_plain:
     prober: grpc
     timeout: 3s
@@ -96,10 +128,17 @@ const MODULES: &str = r#"modules:
 fn grpc_matches_go() {
     let dir = testkit::scratch_dir("grpc-cmp");
     let cfg = dir.join("blackbox.yml");
-    std::fs::write(&cfg, MODULES).unwrap();
+    let (certs, valid, expired, _, _) = make_certs(&dir);
+    std::fs::write(
+        &cfg,
+        MODULES.replace("CA_FILE", &certs.ca_file.display().to_string()),
+    )
+    .unwrap();
     let (go, ours) = start_both(&cfg);
     let Some(go) = go else { return };
-    let t = format!("127.0.0.1:{}", health_server());
+    let t = format!("127.0.0.1:{}", health_server(None));
+    let tls = format!("127.0.0.1:{}", health_server(Some(valid)));
+    let tls_expired = format!("127.0.0.1:{}", health_server(Some(expired)));
     let mut diffs = Vec::new();
     for m in ["grpc_plain", "grpc_sick", "grpc_unknown"] {
         diffs.push(compare(&go, &ours, m, &t, &[]));
@@ -110,6 +149,17 @@ fn grpc_matches_go() {
         "grpc_plain",
         &format!("127.0.0.1:{}", closed_port()),
         &[],
+    ));
+    diffs.push(compare(&go, &ours, "grpc_tls", &tls, &[]));
+    diffs.push(compare(
+        &go,
+        &ours,
+        "grpc_tls",
+        &tls_expired,
+        &[
+            "probe_ssl_last_chain_info",
+            "probe_ssl_earliest_cert_expiry",
+        ],
     ));
     let body = probe(&ours, "grpc_plain", &t);
     assert!(
@@ -125,6 +175,11 @@ fn grpc_matches_go() {
     assert_eq!(
         value(&body, "probe_grpc_status_code").as_deref(),
         Some("5"),
+        "{body}"
+    );
+    let body = probe(&ours, "grpc_tls", &tls);
+    assert!(
+        body.contains("probe_grpc_ssl 1") && body.contains("probe_success 1"),
         "{body}"
     );
     diffs.retain(|d| !d.is_empty());

@@ -287,6 +287,25 @@ fn http_matches_go() {
         .map(|(m, t, extra)| compare(go, &e.ours, m, t, extra))
         .filter(|d| !d.is_empty())
         .collect();
+    let mut diffs = diffs;
+    // hostname= sets the Host header and the TLS name (the cert is for localhost).
+    diffs.push(compare_with(
+        go,
+        &e.ours,
+        "https_ca",
+        &format!("https://127.0.0.1:{}/", e.valid),
+        "&hostname=localhost",
+        &[],
+    ));
+    diffs.push(compare_with(
+        go,
+        &e.ours,
+        "https_ca",
+        &format!("https://127.0.0.1:{}/", e.wrong),
+        "&hostname=wrong.example",
+        &[],
+    ));
+    diffs.retain(|d| !d.is_empty());
     assert!(
         diffs.is_empty(),
         "differences from the Go exporter:\n{}",

@@ -158,7 +158,6 @@ async fn check(
         .map_err(|e| unavailable(format!("Error while dialing {e}")))?;
     let mut stream: Box<dyn Stream> = Box::new(tcp);
     if cfg.tls {
-        probe.gauge("probe_grpc_ssl", H_SSL, 1.0);
         let client =
             tlsutil::client(cfg.tls_config.as_ref(), &[b"h2"]).map_err(|e| (UNAVAILABLE, e))?;
         let name =
@@ -170,6 +169,7 @@ async fn check(
                 if let Ok(c) = client.verifier.captured.lock() {
                     tlsutil::record(probe, &c, version, &client.verifier.roots, false);
                 }
+                probe.gauge("probe_grpc_ssl", H_SSL, 1.0);
                 stream = Box::new(s);
             }
             Err(e) => {

@@ -319,14 +319,32 @@ fn family(series: &str) -> &str {
 /// Vigie may add in this case (its additions). Returns a description of the
 /// differences, empty when equal.
 pub fn compare(go: &Proc, ours: &Proc, module: &str, target: &str, extra_ok: &[&str]) -> String {
-    let g = testkit::parse_samples(&probe(go, module, target));
-    let o = testkit::parse_samples(&probe(ours, module, target));
+    compare_with(go, ours, module, target, "", extra_ok)
+}
+
+/// As [`compare`], with extra query parameters (`&hostname=...`).
+pub fn compare_with(
+    go: &Proc,
+    ours: &Proc,
+    module: &str,
+    target: &str,
+    extra: &str,
+    extra_ok: &[&str],
+) -> String {
+    let get = |p: &Proc| {
+        let (status, _, body) =
+            testkit::http_get(&format!("{}{extra}", probe_url(p, module, target)));
+        assert_eq!(status, 200, "{module} {target}: {body}");
+        body
+    };
+    let g = testkit::parse_samples(&get(go));
+    let o = testkit::parse_samples(&get(ours));
     let mut diffs = Vec::new();
     for (s, v) in &g {
         let f = family(s);
         match o.iter().find(|(os, _)| os == s) {
             None => diffs.push(format!("missing {s} (go {v})")),
-            Some((_, ov)) if !TIMING.contains(&f) && ov != v => {
+            Some((_, ov)) if !TIMING.contains(&f) && !extra_ok.contains(&f) && ov != v => {
                 diffs.push(format!("{s}: go {v}, vigie {ov}"))
             }
             _ => {}

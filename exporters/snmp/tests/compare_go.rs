@@ -29,6 +29,37 @@ fn snmpd_config(dir: &std::path::Path) -> std::path::PathBuf {
         "public",
         &["system", "host_resources", "ucd"],
     ));
+    for (name, user, auth, pass, privp, privpass) in [
+        (
+            "v3_sha256_aes256",
+            "u256",
+            "SHA256",
+            "authpass256",
+            "AES256",
+            "privpass256",
+        ),
+        (
+            "v3_sha512_aes192",
+            "u512",
+            "SHA512",
+            "authpass512",
+            "AES192",
+            "privpass512",
+        ),
+        (
+            "v3_md5_des",
+            "umd5",
+            "MD5",
+            "authpassmd5",
+            "DES",
+            "privpassdes",
+        ),
+    ] {
+        text.push_str(&blocks["if_mib"].replacen("if_mib:", &format!("{name}:"), 1));
+        text.push_str(&format!(
+            "  version: 3\n  auth:\n    username: {user}\n    security_level: authPriv\n    password: {pass}\n    auth_protocol: {auth}\n    priv_protocol: {privp}\n    priv_password: {privpass}\n"
+        ));
+    }
     text.push_str("v3_wrong_password:\n  get: [1.3.6.1.2.1.1.3.0]\n  version: 3\n  timeout: 500ms\n  retries: 1\n  auth:\n    username: promuser\n    security_level: authPriv\n    password: wrongpass123\n    auth_protocol: SHA\n    priv_protocol: AES\n    priv_password: privpass123\n  metrics:\n  - {name: sysUpTime, oid: 1.3.6.1.2.1.1.3, type: gauge, help: h}\n");
     text.push_str("wrong_community:\n  get: [1.3.6.1.2.1.1.3.0]\n  timeout: 200ms\n  retries: 1\n  auth:\n    community: wrong\n  metrics:\n  - {name: sysUpTime, oid: 1.3.6.1.2.1.1.3, type: gauge, help: h}\n");
     let path = dir.join("snmp.yml");
@@ -79,6 +110,9 @@ fn same_samples_as_snmp_exporter_on_snmpd_v2c_and_v3() {
         "if_mib",
         "if_mib_v3",
         "if_mib_v1",
+        "v3_sha256_aes256",
+        "v3_sha512_aes192",
+        "v3_md5_des",
         "ddwrt",
         "arista_sw",
         "paloalto_fw",

@@ -71,7 +71,10 @@ pub fn start_snmpd_with(name: &str, extra_conf: &str) -> Option<(Proc, u16)> {
         "sysLocation loopback-test\nsysContact test@example.invalid\nsysServices 72\n\
          rocommunity public 127.0.0.1\n\
          createUser promuser SHA \"authpass123\" AES \"privpass123\"\n\
-         rouser promuser authpriv\nload 12 10 5\ndisk / 10%\n"
+         rouser promuser authpriv\nload 12 10 5\ndisk / 10%\n\
+         createUser u256 SHA-256 \"authpass256\" AES-256 \"privpass256\"\nrouser u256 authpriv\n\
+         createUser u512 SHA-512 \"authpass512\" AES-192 \"privpass512\"\nrouser u512 authpriv\n\
+         createUser umd5 MD5 \"authpassmd5\" DES \"privpassdes\"\nrouser umd5 authpriv\n"
             .to_owned()
             + extra_conf,
     )

@@ -121,9 +121,8 @@ impl Node {
             roots: Arc::clone(&self.roots),
             deadline,
         };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut jobs: Vec<(&'static str, Arc<JobState>)> = Vec::with_capacity(selected.len());
         let mut results: Vec<(&'static str, f64, bool)> = Vec::new();
+        let mut jobs = Vec::with_capacity(selected.len());
         for (name, c) in selected {
             let Some(slot) = self.running.acquire(name) else {
                 tracing::error!(
@@ -133,50 +132,60 @@ impl Node {
                 results.push((name, 0.0, false));
                 continue;
             };
-            let state = Arc::new(JobState::default());
-            jobs.push((name, Arc::clone(&state)));
-            self.pool.submit(Job {
+            jobs.push(Job {
                 name,
                 collector: c,
-                ctx: ctx.clone(),
-                state,
-                slot,
-                reply: tx.clone(),
+                slot: Mutex::new(Some(slot)),
+                finished: AtomicBool::new(false),
             });
         }
-        drop(tx);
-        let mut pending: Vec<&'static str> = jobs.iter().map(|(n, _)| *n).collect();
         let mut out = MetricSet::new();
-        let tokio_deadline = tokio::time::Instant::from_std(deadline);
-        loop {
-            match tokio::time::timeout_at(tokio_deadline, rx.recv()).await {
-                Ok(Some((name, elapsed, ok, metrics))) => {
-                    pending.retain(|n| *n != name);
-                    results.push((name, elapsed, ok));
-                    out.merge(metrics);
-                    if pending.is_empty() {
-                        break;
+        if !jobs.is_empty() {
+            let batch = Arc::new(Batch {
+                remaining: AtomicUsize::new(jobs.len()),
+                jobs,
+                ctx,
+                next: AtomicUsize::new(0),
+                cancelled: AtomicBool::new(false),
+                results: Mutex::new(Vec::new()),
+                done: tokio::sync::Notify::new(),
+            });
+            self.pool.submit(&batch);
+            let tokio_deadline = tokio::time::Instant::from_std(deadline);
+            let timed_out = tokio::time::timeout_at(tokio_deadline, batch.done.notified())
+                .await
+                .is_err();
+            if timed_out {
+                batch.cancelled.store(true, Ordering::SeqCst);
+            }
+            let outcomes = batch
+                .results
+                .lock()
+                .map(|mut r| std::mem::take(&mut *r))
+                .unwrap_or_default();
+            for (name, elapsed, ok, metrics) in outcomes {
+                results.push((name, elapsed, ok));
+                out.merge(metrics);
+            }
+            if timed_out {
+                let claimed = batch.next.load(Ordering::SeqCst);
+                for (i, job) in batch.jobs.iter().enumerate() {
+                    if job.finished.load(Ordering::SeqCst) {
+                        continue;
                     }
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    for (name, state) in &jobs {
-                        if !pending.contains(name) {
-                            continue;
-                        }
-                        state.cancelled.store(true, Ordering::SeqCst);
-                        if state.started.load(Ordering::SeqCst) {
-                            // Its worker is stuck in the collector: replace it.
-                            self.pool.replace_stuck();
-                        }
-                        tracing::error!(name, "collector timed out; reported as failed");
-                        results.push((name, 0.0, false));
+                    if i < claimed {
+                        // Its worker is stuck in the collector: replace it.
+                        self.pool.replace_stuck();
+                    } else if let Ok(mut slot) = job.slot.lock() {
+                        // Never started: release its run slot now.
+                        slot.take();
                     }
-                    pending.clear();
-                    break;
+                    tracing::error!(name = job.name, "collector timed out; reported as failed");
+                    results.push((job.name, 0.0, false));
                 }
             }
         }
+        let pending: Vec<&'static str> = Vec::new();
         // Panicked collectors left names in `pending` without a result.
         for name in pending {
             results.push((name, 0.0, false));
@@ -201,22 +210,61 @@ impl Node {
     }
 }
 
-/// A job's progress, shared with the pool.
-#[derive(Debug, Default)]
-struct JobState {
-    started: AtomicBool,
-    cancelled: AtomicBool,
-}
-
 type Outcome = (&'static str, f64, bool, MetricSet);
 
+/// One collector of a batch.
 struct Job {
     name: &'static str,
     collector: Arc<dyn Collector>,
+    /// Released when the run ends (or at once if it never starts).
+    slot: Mutex<Option<RunSlot>>,
+    finished: AtomicBool,
+}
+
+/// The collectors of one scrape. Workers claim jobs with one atomic
+/// increment; the scrape is woken once, when the last job is done.
+struct Batch {
+    jobs: Vec<Job>,
     ctx: ScrapeCtx,
-    state: Arc<JobState>,
-    slot: RunSlot,
-    reply: tokio::sync::mpsc::UnboundedSender<Outcome>,
+    next: AtomicUsize,
+    remaining: AtomicUsize,
+    cancelled: AtomicBool,
+    results: Mutex<Vec<Outcome>>,
+    done: tokio::sync::Notify,
+}
+
+impl Batch {
+    /// Runs jobs until none is left (or the scrape gave up).
+    fn work(&self) {
+        loop {
+            if self.cancelled.load(Ordering::SeqCst) {
+                return;
+            }
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            let Some(job) = self.jobs.get(i) else {
+                return;
+            };
+            let name = job.name;
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_one(name, job.collector.as_ref(), &self.ctx)
+            }));
+            if let Ok(mut slot) = job.slot.lock() {
+                slot.take();
+            }
+            let outcome = res.unwrap_or_else(|_| {
+                // A panicking collector must not take the scrape down.
+                tracing::error!(name, "collector panicked; reported as failed");
+                (name, 0.0, false, MetricSet::new())
+            });
+            if let Ok(mut r) = self.results.lock() {
+                r.push(outcome);
+            }
+            job.finished.store(true, Ordering::SeqCst);
+            if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.done.notify_one();
+            }
+        }
+    }
 }
 
 /// A small fixed set of threads running collectors (instead of one
@@ -224,8 +272,8 @@ struct Job {
 /// A worker stuck in a collector past the deadline is replaced; the pool
 /// shrinks back when the stuck one returns. Bounded by [`MAX_THREADS`].
 pub struct Pool {
-    tx: Mutex<std::sync::mpsc::Sender<Job>>,
-    rx: Arc<Mutex<std::sync::mpsc::Receiver<Job>>>,
+    tx: Mutex<std::sync::mpsc::Sender<Arc<Batch>>>,
+    rx: Arc<Mutex<std::sync::mpsc::Receiver<Arc<Batch>>>>,
     target: usize,
     live: Arc<AtomicUsize>,
 }
@@ -270,7 +318,8 @@ impl Pool {
         }
     }
 
-    fn submit(&self, job: Job) {
+    /// Hands a batch to the workers (one message each; idle ones take it).
+    fn submit(&self, batch: &Arc<Batch>) {
         while self.live.load(Ordering::SeqCst) < self.target {
             let before = self.live.load(Ordering::SeqCst);
             self.spawn_worker();
@@ -278,9 +327,12 @@ impl Pool {
                 break;
             }
         }
+        let n = self.target.min(batch.jobs.len());
         if let Ok(tx) = self.tx.lock() {
-            // Fails only if every worker is gone: the job then times out.
-            let _ = tx.send(job);
+            for _ in 0..n {
+                // Fails only if every worker is gone: the scrape then times out.
+                let _ = tx.send(Arc::clone(batch));
+            }
         }
     }
 
@@ -300,33 +352,21 @@ impl Default for Pool {
     }
 }
 
-fn worker(rx: Arc<Mutex<std::sync::mpsc::Receiver<Job>>>, live: Arc<AtomicUsize>, target: usize) {
+fn worker(
+    rx: Arc<Mutex<std::sync::mpsc::Receiver<Arc<Batch>>>>,
+    live: Arc<AtomicUsize>,
+    target: usize,
+) {
     loop {
-        let job = {
+        let batch = {
             let Ok(guard) = rx.lock() else { break };
             match guard.recv() {
-                Ok(j) => j,
+                Ok(b) => b,
                 Err(_) => break,
             }
         };
-        if job.state.cancelled.load(Ordering::SeqCst) {
-            continue;
-        }
-        job.state.started.store(true, Ordering::SeqCst);
-        let name = job.name;
-        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_one(name, job.collector.as_ref(), &job.ctx)
-        }));
-        drop(job.slot);
-        let outcome = match res {
-            Ok(o) => o,
-            Err(_) => {
-                // A panicking collector must not take the scrape down.
-                tracing::error!(name, "collector panicked; reported as failed");
-                (name, 0.0, false, MetricSet::new())
-            }
-        };
-        let _ = job.reply.send(outcome);
+        batch.work();
+        drop(batch);
         // A replacement took over while this one was stuck: retire.
         let n = live.load(Ordering::SeqCst);
         if n > target

@@ -3,7 +3,7 @@
 
 use vigie_common::MetricSet;
 
-use super::{no_args, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{no_args, read_sysfs, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
 
 pub fn spec() -> Spec {
     Spec {
@@ -60,7 +60,7 @@ fn not_found_is_no_data(e: CollectError) -> CollectError {
 }
 
 fn num(path: &std::path::Path) -> Result<f64, CollectError> {
-    let s = read_attr(path).map_err(not_found_is_no_data)?;
+    let s = read_sysfs(path).map_err(not_found_is_no_data)?;
     s.parse::<u64>()
         .map(|v| v as f64)
         .map_err(|e| CollectError::parse(path, 1, e.to_string()))

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use regex::Regex;
 use vigie_common::MetricSet;
 
-use super::{bool_args, read_attr, str_arg, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{bool_args, read_sysfs, str_arg, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
 
 /// USER_HZ as procfs assumes it.
 const USER_HZ: f64 = 100.0;
@@ -129,17 +129,17 @@ impl Cpu {
         for cpu in cpus {
             let d = base.join(format!("cpu{cpu}"));
             let (Ok(pkg), Ok(core)) = (
-                read_attr(&d.join("topology/physical_package_id")),
-                read_attr(&d.join("topology/core_id")),
+                read_sysfs(&d.join("topology/physical_package_id")),
+                read_sysfs(&d.join("topology/core_id")),
             ) else {
                 continue;
             };
-            if let Ok(v) = read_attr(&d.join("thermal_throttle/core_throttle_count")) {
+            if let Ok(v) = read_sysfs(&d.join("thermal_throttle/core_throttle_count")) {
                 if let Ok(v) = v.parse::<u64>() {
                     cores.entry((pkg.clone(), core)).or_insert(v as f64);
                 }
             }
-            if let Ok(v) = read_attr(&d.join("thermal_throttle/package_throttle_count")) {
+            if let Ok(v) = read_sysfs(&d.join("thermal_throttle/package_throttle_count")) {
                 if let Ok(v) = v.parse::<u64>() {
                     packages.entry(pkg).or_insert(v as f64);
                 }

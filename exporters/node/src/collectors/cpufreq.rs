@@ -2,7 +2,7 @@
 
 use vigie_common::MetricSet;
 
-use super::{no_args, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{no_args, read_sysfs, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
 
 pub fn spec() -> Spec {
     Spec {
@@ -67,7 +67,7 @@ impl Collector for Cpufreq {
             }
             let c = cpu.to_string();
             for (file, name, help) in FILES {
-                let Ok(v) = read_attr(&d.join(file)) else {
+                let Ok(v) = read_sysfs(&d.join(file)) else {
                     continue;
                 };
                 let khz = v

@@ -2,7 +2,7 @@
 
 use vigie_common::MetricSet;
 
-use super::{no_args, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{no_args, read_sysfs, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
 
 pub fn spec() -> Spec {
     Spec {
@@ -16,7 +16,7 @@ pub fn spec() -> Spec {
 struct Entropy;
 
 fn read_num(path: &std::path::Path) -> Result<f64, CollectError> {
-    let s = read_attr(path)?;
+    let s = read_sysfs(path)?;
     s.parse::<u64>()
         .map(|v| v as f64)
         .map_err(|e| CollectError::parse(path, 1, e.to_string()))

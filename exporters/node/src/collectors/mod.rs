@@ -218,22 +218,70 @@ impl ScrapeCtx {
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Reads a file with a size bound, naming the path in the error.
+///
+/// /proc and /sys files report no useful size, so this reads straight into
+/// a growing buffer with plain `read(2)` calls (no `statx`, no small probe
+/// reads): one open, usually two reads, one close.
 pub fn read_file(path: &Path) -> Result<String, CollectError> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| CollectError::io(path, e))?;
-    let mut buf = Vec::new();
-    f.take(MAX_FILE_BYTES)
-        .read_to_end(&mut buf)
-        .map_err(|e| CollectError::io(path, e))?;
+    let buf = read_bytes(path, 16 * 1024)?;
     Ok(match String::from_utf8(buf) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     })
 }
 
+/// The raw bytes of a file, bounded by [`MAX_FILE_BYTES`]; `hint` is the
+/// first buffer size.
+pub fn read_bytes(path: &Path, hint: usize) -> Result<Vec<u8>, CollectError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| CollectError::io(path, e))?;
+    let mut buf: Vec<u8> = vec![0; hint.max(64)];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            if buf.len() as u64 >= MAX_FILE_BYTES {
+                tracing::warn!(path = %path.display(), "file cut at the size bound");
+                break;
+            }
+            let grow = buf.len().min(MAX_FILE_BYTES as usize - buf.len());
+            buf.resize(buf.len() + grow, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CollectError::io(path, e)),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Reads a sysfs attribute, trimmed, with one `read(2)`: sysfs answers a
+/// whole attribute (at most a page) in one call, so a short read is the end
+/// and the EOF read is skipped. Longer content falls back to a loop.
+pub fn read_sysfs(path: &Path) -> Result<String, CollectError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| CollectError::io(path, e))?;
+    let mut buf = [0u8; 4096];
+    let n = loop {
+        match f.read(&mut buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CollectError::io(path, e)),
+        }
+    };
+    if n == buf.len() {
+        drop(f);
+        return read_attr(path);
+    }
+    Ok(String::from_utf8_lossy(&buf[..n]).trim().to_owned())
+}
+
 /// Reads a one-line sysfs attribute, trimmed.
 pub fn read_attr(path: &Path) -> Result<String, CollectError> {
-    Ok(read_file(path)?.trim().to_owned())
+    let b = read_bytes(path, 256)?;
+    Ok(String::from_utf8_lossy(&b).trim().to_owned())
 }
 
 /// Why a collector produced nothing or only part of its output.

@@ -78,8 +78,7 @@ pub fn parse_int(s: &str) -> Option<i64> {
 /// Reads an attribute; None when it is absent or unreadable (EINVAL on a
 /// down link, EOPNOTSUPP...), like node_exporter.
 fn attr(dir: &std::path::Path, name: &str) -> Option<String> {
-    let s = std::fs::read(dir.join(name)).ok()?;
-    Some(String::from_utf8_lossy(&s).trim().to_owned())
+    super::read_sysfs(&dir.join(name)).ok()
 }
 
 impl NetClass {

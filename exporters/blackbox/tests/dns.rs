@@ -10,6 +10,17 @@ use common::*;
 use vigie_common::testkit;
 
 const MODULES: &str = r#"modules:
+  dns_tls:
+    prober: dns
+    timeout: 3s
+    dns:
+      preferred_ip_protocol: ip4
+      transport_protocol: tcp
+      dns_over_tls: true
+      query_name: www.example.test
+      query_type: A
+      tls_config:
+        ca_file: CA_FILE
   dns_a:
     prober: dns
     timeout: 3s
@@ -153,6 +164,60 @@ fn dnsmasq(port: u16) -> Option<testkit::Proc> {
     Some(p)
 }
 
+/// DNS over TLS in front of dnsmasq's TCP port: terminates TLS and relays one
+/// length-prefixed exchange per connection.
+fn dot_relay(pair: &Pair, upstream: u16) -> u16 {
+    use std::io::{Read, Write};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cert = rustls::pki_types::CertificateDer::from(pair.cert_der.clone());
+    let key = rustls::pki_types::PrivateKeyDer::try_from(pair.key_der.clone()).unwrap();
+    let cfg = std::sync::Arc::new(
+        rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap(),
+    );
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let cfg = std::sync::Arc::clone(&cfg);
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+                let Ok(conn) = rustls::ServerConnection::new(cfg) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, s);
+                let mut len = [0u8; 2];
+                if tls.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if tls.read_exact(&mut q).is_err() {
+                    return;
+                }
+                let Ok(mut up) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                let _ = up.write_all(&len);
+                let _ = up.write_all(&q);
+                let mut rlen = [0u8; 2];
+                if up.read_exact(&mut rlen).is_err() {
+                    return;
+                }
+                let mut r = vec![0u8; usize::from(u16::from_be_bytes(rlen))];
+                if up.read_exact(&mut r).is_err() {
+                    return;
+                }
+                let _ = tls.write_all(&rlen);
+                let _ = tls.write_all(&r);
+                let _ = tls.flush();
+            });
+        }
+    });
+    port
+}
+
 /// A UDP server answering every query with junk bytes that carry its id.
 fn garbage_dns() -> u16 {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -180,8 +245,14 @@ fn dns_matches_go() {
     let Some(_dns) = dnsmasq(port) else { return };
     let dir = testkit::scratch_dir("dns-cmp");
     let cfg = dir.join("blackbox.yml");
-    std::fs::write(&cfg, MODULES).unwrap();
+    let (certs, valid, ..) = make_certs(&dir);
+    std::fs::write(
+        &cfg,
+        MODULES.replace("CA_FILE", &certs.ca_file.display().to_string()),
+    )
+    .unwrap();
     let (go, ours) = start_both(&cfg);
+    let dot = format!("127.0.0.1:{}", dot_relay(&valid, port));
     let Some(go) = go else { return };
     let t = format!("127.0.0.1:{port}");
     let closed = format!("127.0.0.1:{}", closed_port());
@@ -204,6 +275,12 @@ fn dns_matches_go() {
     }
     diffs.push(compare(&go, &ours, "dns_a", &closed, &[]));
     diffs.push(compare(&go, &ours, "dns_a_tcp", &closed, &[]));
+    diffs.push(compare(&go, &ours, "dns_tls", &dot, &[]));
+    let body = probe(&ours, "dns_tls", &dot);
+    assert!(
+        body.contains("probe_success 1") && body.contains("probe_dns_answer_rrs 2"),
+        "{body}"
+    );
     diffs.retain(|d| !d.is_empty());
     assert!(
         diffs.is_empty(),

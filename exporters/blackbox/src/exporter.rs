@@ -106,7 +106,8 @@ impl Blackbox {
         } else {
             max
         };
-        Duration::from_secs_f64(secs.max(0.0))
+        // Bounded: a huge header value must not overflow the deadline.
+        Duration::try_from_secs_f64(secs.clamp(0.0, 86_400.0)).unwrap_or(Duration::ZERO)
     }
 
     async fn probe(&self, req: &Request) -> Reply {
@@ -414,6 +415,8 @@ mod tests {
         assert_eq!(f(0, Some(3.0)), 2.5);
         assert_eq!(f(5, Some(0.3)), 5.0);
         assert_eq!(f(0, None), 119.5);
+        assert_eq!(f(0, Some(1e300)), 86_400.0);
+        assert_eq!(f(0, Some(-3.0)), 0.0);
     }
 
     #[test]

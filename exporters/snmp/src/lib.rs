@@ -90,6 +90,8 @@ struct Plan {
     modules: Vec<Arc<Module>>,
     /// The 0.23+ auth picked by `auth=`, when the file has that layout.
     auth: Option<Arc<Auth>>,
+    /// `snmp_context=` (0.26+): overrides the v3 context name.
+    context: Option<String>,
 }
 
 impl SnmpExporter {
@@ -155,10 +157,15 @@ impl SnmpExporter {
             // 0.21 files carry the auth in each module; like 0.21, `auth=` is ignored.
             None
         };
+        let contexts: Vec<&str> = req.params("snmp_context").collect();
+        if contexts.len() > 1 {
+            return Err(bad("'snmp_context' parameter must only be specified once"));
+        }
         Ok(Plan {
             target,
             modules,
             auth,
+            context: contexts.first().map(|c| (*c).to_owned()),
         })
     }
 
@@ -222,11 +229,16 @@ impl SnmpExporter {
                 vec![]
             };
             let mut module_errors = Vec::new();
-            let auth = plan
+            let mut auth = plan
                 .auth
                 .clone()
                 .or_else(|| module.auth.clone())
                 .unwrap_or_else(|| Arc::new(default_public_v2()));
+            if let Some(ctx) = &plan.context {
+                let mut a = (*auth).clone();
+                a.context_name.clone_from(ctx);
+                auth = Arc::new(a);
+            }
             let mut stats = client::Stats::default();
             let mut pdus_returned = 0usize;
             let mut module_set = MetricSet::new();

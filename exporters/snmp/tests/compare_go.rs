@@ -143,6 +143,22 @@ fn same_samples_as_snmp_exporter_on_snmpd_v2c_and_v3() {
     let reason = "error getting target 127.0.0.1: request timeout (after 1 retries)";
     assert!(g.contains(reason), "{g}");
     assert!(v.contains(reason), "{v}");
+    // snmp_context= (0.26+) overrides the v3 context: an unknown one fails.
+    // (the agent ignores it: the scrape timeout header bounds the wait)
+    let (s, _, v) = vigie_common::testkit::http_request(
+        "GET",
+        &format!(
+            "{}/snmp?target=127.0.0.1:{port}&module=if_mib_v3&snmp_context=nosuchcontext",
+            vigie.base()
+        ),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")],
+    );
+    assert_eq!(s, 500, "{v}");
+    let (s, _) = scrape(
+        &vigie,
+        &format!("target=127.0.0.1:{port}&module=if_mib_v3&snmp_context="),
+    );
+    assert_eq!(s, 200);
     // A wrong v3 password: both fail the scrape.
     let q = format!("target=127.0.0.1:{port}&module=v3_wrong_password");
     let (sg, g) = scrape(&go, &q);

@@ -286,6 +286,8 @@ fn http_matches_go() {
             &[],
         ),
         ("http_proxy", format!("http://{h}/"), &[]),
+        ("http_limit", format!("http://{h}/huge"), &[]),
+        ("http_limit", format!("http://{h}/"), &[]),
         ("https_ca", format!("https://127.0.0.1:{}/", e.h2), &[]),
         ("http_h1_only", format!("https://127.0.0.1:{}/", e.h2), &[]),
         (

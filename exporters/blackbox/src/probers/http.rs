@@ -285,12 +285,7 @@ fn finish(probe: &mut Probe, cfg: &HttpProbe, fin: Final) -> bool {
         &[("status_code", &fin.status)],
     );
     probe.gauge("probe_http_status_code", H_STATUS, f64::from(fin.status));
-    let clen = fin
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(-1.0);
+    let clen = content_length(&fin.headers);
     probe.gauge("probe_http_content_length", H_CLEN, clen);
     probe.gauge(
         "probe_http_uncompressed_body_length",
@@ -373,6 +368,14 @@ fn finish(probe: &mut Probe, cfg: &HttpProbe, fin: Final) -> bool {
         return probe.fail("http", format!("invalid HTTP version {vname}"));
     }
     true
+}
+
+/// `Content-Length`, or -1 when absent (Go's `resp.ContentLength`).
+fn content_length(h: &http::HeaderMap) -> f64 {
+    h.get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(-1.0)
 }
 
 fn version_number(v: http::Version) -> (f64, &'static str) {
@@ -597,10 +600,23 @@ async fn do_hop(probe: &mut Probe, hop: &Hop<'_>) -> Result<Final, HopError> {
     phase(probe, "transfer", t_body.elapsed());
     if let Some(e) = read_err {
         probe.error(CALLER, "Failed to read HTTP response body", &[("err", &e)]);
+        // As Go: the response line, length and what was read before the error.
         probe.gauge(
             "probe_http_status_code",
             H_STATUS,
             f64::from(parts.status.as_u16()),
+        );
+        probe.gauge(
+            "probe_http_content_length",
+            H_CLEN,
+            content_length(&parts.headers),
+        );
+        let read = hop.limit.map_or(sink.count, |l| sink.count.min(l));
+        probe.gauge("probe_http_uncompressed_body_length", H_BLEN, read as f64);
+        probe.gauge(
+            "probe_http_version",
+            H_VERSION,
+            version_number(parts.version).0,
         );
         return Err(("http", format!("reading body: {e}")));
     }

@@ -288,6 +288,13 @@ fn http_matches_go() {
         ("http_proxy", format!("http://{h}/"), &[]),
         ("http_limit", format!("http://{h}/huge"), &[]),
         ("http_limit", format!("http://{h}/"), &[]),
+        ("http_gzip", format!("http://{h}/"), &[]),
+        (
+            "http_slow",
+            format!("http://127.0.0.1:{}/", silent_server()),
+            &[],
+        ),
+        ("http_2xx", format!("http://user:secret@{h}/"), &[]),
         ("https_ca", format!("https://127.0.0.1:{}/", e.h2), &[]),
         ("http_h1_only", format!("https://127.0.0.1:{}/", e.h2), &[]),
         (

@@ -63,6 +63,8 @@ struct Final {
     tls: bool,
     body_len: u64,
     body: Option<Vec<u8>>,
+    /// The body could not be read to its end (metrics are still exported).
+    read_error: Option<String>,
 }
 
 pub async fn probe(
@@ -236,7 +238,10 @@ pub async fn probe(
             .get(http::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        if matches!(res.status, 301 | 302 | 303 | 307 | 308) && location.is_some() {
+        if matches!(res.status, 301 | 302 | 303 | 307 | 308)
+            && location.is_some()
+            && res.read_error.is_none()
+        {
             redirects += 1;
             probe.gauge("probe_http_redirects", H_REDIR, f64::from(redirects));
             if !cfg.follow() {
@@ -309,6 +314,9 @@ fn finish(probe: &mut Probe, cfg: &HttpProbe, fin: Final) -> bool {
         }
     }
 
+    if let Some(e) = &fin.read_error {
+        return probe.fail("http", format!("reading body: {e}"));
+    }
     let valid = if cfg.valid_status_codes.is_empty() {
         (200..300).contains(&fin.status)
     } else {
@@ -598,35 +606,18 @@ async fn do_hop(probe: &mut Probe, hop: &Hop<'_>) -> Result<Final, HopError> {
     drop(dec);
     drop(driver);
     phase(probe, "transfer", t_body.elapsed());
-    if let Some(e) = read_err {
-        probe.error(CALLER, "Failed to read HTTP response body", &[("err", &e)]);
-        // As Go: the response line, length and what was read before the error.
-        probe.gauge(
-            "probe_http_status_code",
-            H_STATUS,
-            f64::from(parts.status.as_u16()),
-        );
-        probe.gauge(
-            "probe_http_content_length",
-            H_CLEN,
-            content_length(&parts.headers),
-        );
-        let read = hop.limit.map_or(sink.count, |l| sink.count.min(l));
-        probe.gauge("probe_http_uncompressed_body_length", H_BLEN, read as f64);
-        probe.gauge(
-            "probe_http_version",
-            H_VERSION,
-            version_number(parts.version).0,
-        );
-        return Err(("http", format!("reading body: {e}")));
+    if let Some(e) = &read_err {
+        probe.error(CALLER, "Failed to read HTTP response body", &[("err", e)]);
     }
     Ok(Final {
         status: parts.status.as_u16(),
         version: parts.version,
         headers: parts.headers,
         tls: https,
-        body_len: sink.count,
+        // As Go: what was read before a limit error.
+        body_len: hop.limit.map_or(sink.count, |l| sink.count.min(l)),
         body: sink.kept,
+        read_error: read_err,
     })
 }
 
@@ -691,6 +682,20 @@ fn build_request(
         }
         b = b.header(k, v);
     }
+    // Credentials in the URL become basic auth, as Go's client does.
+    if !hop.url.username().is_empty()
+        && !hop
+            .headers
+            .iter()
+            .any(|(k, _)| k == http::header::AUTHORIZATION)
+    {
+        let user = url_decode(hop.url.username());
+        let pass = url_decode(hop.url.password().unwrap_or(""));
+        b = b.header(
+            http::header::AUTHORIZATION,
+            format!("Basic {}", base64(format!("{user}:{pass}").as_bytes())),
+        );
+    }
     if !has_ua {
         b = b.header(http::header::USER_AGENT, USER_AGENT);
     }
@@ -703,6 +708,10 @@ fn build_request(
     }
     b.body(Full::new(Bytes::from(hop.body.to_owned())))
         .map_err(|e| e.to_string())
+}
+
+fn url_decode(s: &str) -> String {
+    crate::exporter::query_unescape(&s.replace('+', "%2B")).unwrap_or_else(|| s.to_owned())
 }
 
 /// Module headers plus auth, computed once per probe.

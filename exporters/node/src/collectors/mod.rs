@@ -482,6 +482,44 @@ impl DeviceFilter {
     }
 }
 
+/// A field-name regexp whose answers are remembered: /proc field names
+/// repeat every scrape, so each is matched once, not once per scrape.
+/// `None` (an empty flag) matches everything, like an empty Go regexp.
+#[derive(Debug, Default)]
+pub struct FieldFilter {
+    re: Option<regex::Regex>,
+    memo: std::sync::Mutex<std::collections::HashMap<String, bool>>,
+}
+
+impl FieldFilter {
+    /// Most names remembered (a bound against odd files with ever-new names).
+    const MAX_MEMO: usize = 8192;
+
+    pub fn new(re: Option<regex::Regex>) -> Self {
+        FieldFilter {
+            re,
+            memo: Default::default(),
+        }
+    }
+
+    pub fn matches(&self, key: &str) -> bool {
+        let Some(re) = &self.re else {
+            return true;
+        };
+        let Ok(mut memo) = self.memo.lock() else {
+            return re.is_match(key);
+        };
+        if let Some(v) = memo.get(key) {
+            return *v;
+        }
+        let v = re.is_match(key);
+        if memo.len() < Self::MAX_MEMO {
+            memo.insert(key.to_owned(), v);
+        }
+        v
+    }
+}
+
 /// No option flags.
 pub fn no_args() -> Vec<Arg> {
     Vec::new()

@@ -1,7 +1,6 @@
 //! netstat: `/proc/net/{netstat,snmp,snmp6}`, the `<Group>_<Field>` names
 //! matching `--collector.netstat.fields`, untyped like node_exporter.
 
-use regex::Regex;
 use vigie_common::MetricSet;
 
 use super::{str_arg, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
@@ -22,7 +21,7 @@ pub fn spec() -> Spec {
         },
         build: |ctx: &BuildCtx| {
             Ok(Box::new(Netstat {
-                fields: ctx.regex(FIELDS)?,
+                fields: super::FieldFilter::new(ctx.regex(FIELDS)?),
             }))
         },
     }
@@ -30,7 +29,7 @@ pub fn spec() -> Spec {
 
 struct Netstat {
     /// None (empty flag) matches everything, as an empty Go regexp does.
-    fields: Option<Regex>,
+    fields: super::FieldFilter,
 }
 
 /// Pairs of "Group: names..." / "Group: values..." lines. Values are kept
@@ -83,7 +82,7 @@ impl Netstat {
     ) -> Result<(), CollectError> {
         for (group, name, value) in stats {
             let key = format!("{group}_{name}");
-            if !self.fields.as_ref().is_none_or(|r| r.is_match(&key)) {
+            if !self.fields.matches(&key) {
                 continue;
             }
             let v: f64 = value.parse().map_err(|_| {

@@ -1,7 +1,6 @@
 //! vmstat: `/proc/vmstat`, the fields matching `--collector.vmstat.fields`,
 //! untyped like node_exporter.
 
-use regex::Regex;
 use vigie_common::MetricSet;
 
 use super::{str_arg, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
@@ -22,13 +21,15 @@ pub fn spec() -> Spec {
         build: |ctx: &BuildCtx| {
             // An empty regexp matches everything, as in Go.
             let fields = ctx.regex(FIELDS)?;
-            Ok(Box::new(Vmstat { fields }))
+            Ok(Box::new(Vmstat {
+                fields: super::FieldFilter::new(fields),
+            }))
         },
     }
 }
 
 struct Vmstat {
-    fields: Option<Regex>,
+    fields: super::FieldFilter,
 }
 
 impl Collector for Vmstat {
@@ -40,7 +41,7 @@ impl Collector for Vmstat {
             let (Some(k), Some(v), None) = (it.next(), it.next(), it.next()) else {
                 continue;
             };
-            if !self.fields.as_ref().is_none_or(|r| r.is_match(k)) {
+            if !self.fields.matches(k) {
                 continue;
             }
             let v: f64 = v

@@ -290,6 +290,16 @@ fn http_matches_go() {
         ("http_limit", format!("http://{h}/"), &[]),
         ("http_gzip", format!("http://{h}/"), &[]),
         (
+            "https_ca",
+            format!("https://127.0.0.1:{}/goto/http://{h}/", e.valid),
+            &[],
+        ),
+        (
+            "https_ca",
+            format!("http://{h}/goto/https://localhost:{}/", e.valid),
+            &[],
+        ),
+        (
             "http_slow",
             format!("http://127.0.0.1:{}/", silent_server()),
             &[],

@@ -314,6 +314,17 @@ fn finish(probe: &mut Probe, cfg: &HttpProbe, fin: Final) -> bool {
         }
     }
 
+    if !fin.tls {
+        // TLS metrics describe the final response only (an https hop may have redirected to http).
+        for f in [
+            "probe_ssl_earliest_cert_expiry",
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            "probe_ssl_last_chain_info",
+            "probe_tls_version_info",
+        ] {
+            probe.remove(f);
+        }
+    }
     if let Some(e) = &fin.read_error {
         return probe.fail("http", format!("reading body: {e}"));
     }

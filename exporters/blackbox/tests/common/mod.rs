@@ -40,6 +40,12 @@ fn respond<W: Write>(w: &mut W, request_line: &str) {
             body.len()
         )
     };
+    if let Some(to) = path.strip_prefix("/goto/") {
+        let r = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = w.write_all(r.as_bytes());
+        let _ = w.flush();
+        return;
+    }
     let resp: Vec<u8> = match path {
         "/" => ok("<html>hello world</html>\n", "").into_bytes(),
         "/missing" => b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found".to_vec(),

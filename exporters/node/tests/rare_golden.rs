@@ -30,6 +30,7 @@ const RARE: &[&str] = &[
     "powersupplyclass",
     "rapl",
     "selinux",
+    "systemd",
     "tapestats",
     "thermal_zone",
     "xfs",

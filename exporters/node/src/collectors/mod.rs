@@ -52,6 +52,7 @@ mod selinux;
 mod sockstat;
 mod softnet;
 mod stat;
+mod systemd;
 mod tapestats;
 mod textfile;
 mod thermal_zone;
@@ -106,6 +107,7 @@ pub fn registry() -> Vec<Spec> {
         sockstat::spec(),
         softnet::spec(),
         stat::spec(),
+        systemd::spec(),
         tapestats::spec(),
         textfile::spec(),
         thermal_zone::spec(),

@@ -222,15 +222,24 @@ impl Collector for NetDev {
 
 /// Feeds arbitrary bytes to the netlink reply parser (fuzz tests).
 pub fn fuzz_netlink(b: &[u8]) {
+    let mut msgs = Vec::new();
+    let _ = rtnl::parse_messages(b, &mut msgs);
     let mut s = Stats::new();
-    let _ = rtnl::parse_messages(b, &mut s);
+    for m in &msgs {
+        let _ = rtnl::attrs(m);
+    }
+    let _ = rtnl::attrs(b);
+    s.clear();
 }
 
 /// A minimal rtnetlink client: one RTM_GETLINK dump per scrape.
-mod rtnl {
+pub(super) mod rtnl {
     use std::io;
 
     use super::Stats;
+
+    /// One RTM_NEWLINK message: the ifinfomsg header and its attributes.
+    pub type LinkMsg = Vec<u8>;
 
     const RTM_NEWLINK: u16 = 16;
     const RTM_GETLINK: u16 = 18;
@@ -253,7 +262,33 @@ mod rtnl {
         (n + 3) & !3
     }
 
+    /// Counters per interface from one dump.
     pub fn dump_links() -> io::Result<Stats> {
+        let mut out = Stats::new();
+        for m in dump_raw()? {
+            link(&m, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// The `(type, payload)` attributes after the ifinfomsg header.
+    pub fn attrs(msg: &[u8]) -> Vec<(u16, &[u8])> {
+        let mut out = Vec::new();
+        let mut a = msg.get(IFINFO..).unwrap_or(&[]);
+        while a.len() >= 4 {
+            let len = u16::from_ne_bytes([a[0], a[1]]) as usize;
+            let kind = u16::from_ne_bytes([a[2], a[3]]) & 0x3fff;
+            if len < 4 || len > a.len() {
+                break;
+            }
+            out.push((kind, &a[4..len]));
+            a = &a[align(len).min(a.len())..];
+        }
+        out
+    }
+
+    /// Every link's message from one RTM_GETLINK dump.
+    pub fn dump_raw() -> io::Result<Vec<LinkMsg>> {
         // SAFETY: plain socket calls on a descriptor we own.
         let fd = unsafe {
             libc::socket(
@@ -299,7 +334,7 @@ mod rtnl {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut out = Stats::new();
+        let mut out: Vec<LinkMsg> = Vec::new();
         let mut buf = vec![0u8; 32 * 1024];
         // Bounded: a dump ends with NLMSG_DONE; 10k datagrams is far beyond any host.
         for _ in 0..10_000 {
@@ -316,7 +351,7 @@ mod rtnl {
     }
 
     /// Parses one datagram; true when the dump is complete.
-    pub fn parse_messages(mut b: &[u8], out: &mut Stats) -> io::Result<bool> {
+    pub fn parse_messages(mut b: &[u8], out: &mut Vec<LinkMsg>) -> io::Result<bool> {
         while b.len() >= HDR {
             let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
             let kind = u16::from_ne_bytes([b[4], b[5]]);
@@ -326,7 +361,7 @@ mod rtnl {
             match kind {
                 NLMSG_DONE => return Ok(true),
                 NLMSG_ERROR => return Err(io::Error::other("netlink error reply")),
-                RTM_NEWLINK if len >= HDR + IFINFO => link(&b[HDR + IFINFO..len], out),
+                RTM_NEWLINK if len >= HDR + IFINFO => out.push(b[HDR..len].to_vec()),
                 _ => {}
             }
             b = &b[align(len).min(b.len())..];
@@ -334,16 +369,10 @@ mod rtnl {
         Ok(false)
     }
 
-    fn link(mut a: &[u8], out: &mut Stats) {
+    fn link(msg: &[u8], out: &mut Stats) {
         let mut name = None;
         let mut stats = None;
-        while a.len() >= 4 {
-            let len = u16::from_ne_bytes([a[0], a[1]]) as usize;
-            let kind = u16::from_ne_bytes([a[2], a[3]]) & 0x3fff;
-            if len < 4 || len > a.len() {
-                break;
-            }
-            let payload = &a[4..len];
+        for (kind, payload) in attrs(msg) {
             match kind {
                 IFLA_IFNAME => {
                     let s = payload.split(|c| *c == 0).next().unwrap_or(&[]);
@@ -352,7 +381,6 @@ mod rtnl {
                 IFLA_STATS64 => stats = Some(super::stats64(payload)),
                 _ => {}
             }
-            a = &a[align(len).min(a.len())..];
         }
         if let (Some(n), Some(s)) = (name, stats) {
             out.insert(n, s);
@@ -375,9 +403,10 @@ mod tests {
 
     #[test]
     fn netlink_garbage_is_an_error_not_a_panic() {
-        let mut s = Stats::new();
+        let mut s = Vec::new();
         assert!(rtnl::parse_messages(&[0xff; 40], &mut s).is_err());
         assert!(!rtnl::parse_messages(&[1, 2, 3], &mut s).unwrap());
+        assert!(rtnl::attrs(&[0xff; 40]).is_empty());
         assert_eq!(stats64(&[0u8; 12]).len(), 1);
     }
 

@@ -746,6 +746,31 @@ mod tests {
     }
 
     #[test]
+    fn hostile_configs_are_errors_not_panics() {
+        for t in [
+            "",
+            "modules:",
+            "modules: []",
+            "modules: {a: 1}",
+            "modules:\n  a:\n    prober: http\n    timeout: -5s\n",
+            "modules:\n  a:\n    prober: icmp\n    icmp:\n      ttl: -1\n",
+            "modules:\n  a:\n    prober: http\n    http:\n      valid_status_codes: [99999]\n",
+            "modules:\n  a:\n    prober: http\n    http:\n      body_size_limit: 99999999999999PB\n",
+            "modules:\n  a:\n    prober: dns\n    dns:\n      valid_rcodes: [NOPE]\n",
+            "modules:\n  a:\n    prober: http\n    http:\n      compression: zstd\n",
+            "\u{0}\u{1}",
+            "modules:\n  a: &x\n    prober: tcp\n  b: *x\n",
+        ] {
+            let _ = parse(t);
+        }
+        assert!(
+            parse("modules:\n  a:\n    prober: http\n    http:\n      compression: zstd\n")
+                .is_err()
+        );
+        assert!(parse("modules:\n  a:\n    prober: icmp\n    icmp:\n      ttl: -1\n").is_err());
+    }
+
+    #[test]
     fn byte_sizes() {
         assert_eq!(ByteSize::parse("10MB").unwrap().0, 10 << 20);
         assert_eq!(ByteSize::parse("1024").unwrap().0, 1024);

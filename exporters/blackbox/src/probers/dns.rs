@@ -556,6 +556,38 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..600 {
+            let buf: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            if let Ok(m) = parse(
+                &buf,
+                u16::from_be_bytes([
+                    buf.first().copied().unwrap_or(0),
+                    buf.get(1).copied().unwrap_or(0),
+                ]),
+            ) {
+                for r in m
+                    .answers()
+                    .iter()
+                    .chain(m.name_servers())
+                    .chain(m.additionals())
+                {
+                    let _ = miekg_string(r);
+                }
+                let _ = describe(&m);
+            }
+        }
+    }
+
+    #[test]
     fn garbage_does_not_parse() {
         assert!(parse(b"\x00\x01garbage", 1).is_err());
         assert!(parse(b"", 1).is_err());

@@ -15,6 +15,7 @@ pub mod log;
 pub mod selfmetrics;
 pub mod serve;
 pub mod sys;
+pub mod timefmt;
 pub mod webconfig;
 
 #[cfg(feature = "testkit")]

@@ -142,7 +142,8 @@ impl Visit for Fields {
     }
 }
 
-fn logfmt_value(out: &mut String, v: &str) {
+/// Appends a logfmt value, quoted and escaped when it needs to be.
+pub fn logfmt_value(out: &mut String, v: &str) {
     let needs_quotes = v.is_empty()
         || v.chars()
             .any(|c| c == ' ' || c == '=' || c == '"' || c.is_control());

@@ -184,31 +184,7 @@ impl Probe {
     }
 }
 
-/// Appends a logfmt value, quoted when it needs to be.
-pub fn logfmt_value(out: &mut String, v: &str) {
-    let needs = v.is_empty()
-        || v.chars()
-            .any(|c| c == ' ' || c == '=' || c == '"' || c.is_control());
-    if !needs {
-        out.push_str(v);
-        return;
-    }
-    out.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+pub use vigie_common::log::logfmt_value;
 
 /// Now as Go's RFC3339Nano in UTC (`2026-11-23T07:34:40.908773828Z`).
 pub fn rfc3339_now() -> String {
@@ -219,15 +195,7 @@ pub fn rfc3339_now() -> String {
 }
 
 pub fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    );
+    let mut s = vigie_common::timefmt::utc_date_time(secs, 'T');
     if nanos > 0 {
         let frac = format!("{nanos:09}");
         s.push('.');
@@ -235,20 +203,6 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     }
     s.push('Z');
     s
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Seconds as Go formats a float in logs (`0.001802205`).

@@ -250,15 +250,7 @@ impl Template {
 /// Go's `time.Time.String()` for a UTC instant: `2006-01-02 15:04:05.87 +0000 UTC`
 /// (fraction without trailing zeros, left out when zero).
 pub fn go_time_string(secs: u64, centis: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let sod = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    );
+    let mut s = vigie_common::timefmt::utc_date_time(secs as i64, ' ');
     if centis > 0 {
         let frac = format!("{centis:02}");
         s.push('.');
@@ -266,20 +258,6 @@ pub fn go_time_string(secs: u64, centis: u64) -> String {
     }
     s.push_str(" +0000 UTC");
     s
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -152,9 +152,26 @@ impl Node {
             });
             self.pool.submit(&batch);
             let tokio_deadline = tokio::time::Instant::from_std(deadline);
-            let timed_out = tokio::time::timeout_at(tokio_deadline, batch.done.notified())
-                .await
-                .is_err();
+            let mut timed_out = false;
+            // Helpers come early enough to finish before a short deadline.
+            let help_after = HELP_AFTER.min(deadline.saturating_duration_since(Instant::now()) / 4);
+            loop {
+                let until = (tokio::time::Instant::now() + help_after).min(tokio_deadline);
+                match tokio::time::timeout_at(until, batch.done.notified()).await {
+                    Ok(()) => break,
+                    Err(_) if until >= tokio_deadline => {
+                        timed_out = true;
+                        break;
+                    }
+                    Err(_) => {
+                        // Slow collectors hold the workers and others wait:
+                        // add a helper (it retires after this batch).
+                        if batch.next.load(Ordering::SeqCst) < batch.jobs.len() {
+                            self.pool.help(&batch);
+                        }
+                    }
+                }
+            }
             if timed_out {
                 batch.cancelled.store(true, Ordering::SeqCst);
             }
@@ -267,7 +284,7 @@ impl Batch {
     }
 }
 
-/// A small fixed set of threads running collectors (instead of one
+/// A small set of threads running collectors (instead of one
 /// blocking thread per collector per scrape: fewer wake-ups and stacks).
 /// A worker stuck in a collector past the deadline is replaced; the pool
 /// shrinks back when the stuck one returns. Bounded by [`MAX_THREADS`].
@@ -277,6 +294,10 @@ pub struct Pool {
     target: usize,
     live: Arc<AtomicUsize>,
 }
+
+/// How long a batch waits on busy workers before a helper thread joins
+/// (at most a quarter of the time left to the deadline).
+const HELP_AFTER: Duration = Duration::from_millis(250);
 
 /// Upper bound on collector threads, stuck ones included.
 pub const MAX_THREADS: usize = 16;
@@ -293,12 +314,12 @@ impl Pool {
         }
     }
 
-    /// One worker per CPU, at most 4.
+    /// One worker: collectors are short and mostly wait in the kernel, so
+    /// running them one after the other costs less CPU, memory and latency
+    /// than spreading them (measured, bench/node); a slow one gets a helper
+    /// after [`HELP_AFTER`], a stuck one is replaced at the deadline.
     pub fn default_size() -> usize {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .min(4)
+        1
     }
 
     fn spawn_worker(&self) {
@@ -331,6 +352,17 @@ impl Pool {
         if let Ok(tx) = self.tx.lock() {
             for _ in 0..n {
                 // Fails only if every worker is gone: the scrape then times out.
+                let _ = tx.send(Arc::clone(batch));
+            }
+        }
+    }
+
+    /// One more worker for `batch` (bounded by [`MAX_THREADS`]).
+    fn help(&self, batch: &Arc<Batch>) {
+        let before = self.live.load(Ordering::SeqCst);
+        self.spawn_worker();
+        if self.live.load(Ordering::SeqCst) > before {
+            if let Ok(tx) = self.tx.lock() {
                 let _ = tx.send(Arc::clone(batch));
             }
         }

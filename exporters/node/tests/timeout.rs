@@ -32,11 +32,11 @@ impl Collector for Fast {
 
 fn node(hang: Duration) -> Node {
     let mut collectors: BTreeMap<&'static str, Arc<dyn Collector>> = BTreeMap::new();
-    collectors.insert("hang", Arc::new(Hang(hang)));
-    collectors.insert("fast", Arc::new(Fast));
+    collectors.insert("a_hang", Arc::new(Hang(hang)));
+    collectors.insert("b_fast", Arc::new(Fast));
     Node {
         collectors,
-        known: vec!["hang", "fast"],
+        known: vec!["a_hang", "b_fast"],
         roots: Arc::new(FsRoots::default()),
         timeout: Duration::from_millis(200),
         running: Default::default(),
@@ -60,8 +60,8 @@ async fn hanging_collector_times_out_and_the_rest_is_served() {
     let set = n.scrape(sel, Instant::now() + n.timeout).await;
     let took = t.elapsed();
     assert!(took < Duration::from_millis(1000), "scrape took {took:?}");
-    assert_eq!(success(&set, "hang"), Some(0.0));
-    assert_eq!(success(&set, "fast"), Some(1.0));
+    assert_eq!(success(&set, "a_hang"), Some(0.0));
+    assert_eq!(success(&set, "b_fast"), Some(1.0));
     assert!(set.get("fast_metric").is_some());
     assert!(set.get("late_metric").is_none());
 }
@@ -72,13 +72,13 @@ async fn a_stuck_collector_does_not_pile_up_threads() {
     for _ in 0..MAX_RUNS_PER_COLLECTOR {
         let set = n
             .scrape(
-                n.select(&["hang"]).unwrap(),
+                n.select(&["a_hang"]).unwrap(),
                 Instant::now() + Duration::from_millis(50),
             )
             .await;
-        assert_eq!(success(&set, "hang"), Some(0.0));
+        assert_eq!(success(&set, "a_hang"), Some(0.0));
     }
-    assert_eq!(n.running.count("hang"), MAX_RUNS_PER_COLLECTOR);
+    assert_eq!(n.running.count("a_hang"), MAX_RUNS_PER_COLLECTOR);
     // Further scrapes fail it at once without starting another run.
     let t = Instant::now();
     let set = n
@@ -88,12 +88,26 @@ async fn a_stuck_collector_does_not_pile_up_threads() {
         )
         .await;
     assert!(t.elapsed() < Duration::from_millis(500));
-    assert_eq!(success(&set, "hang"), Some(0.0));
-    assert_eq!(success(&set, "fast"), Some(1.0));
-    assert_eq!(n.running.count("hang"), MAX_RUNS_PER_COLLECTOR);
+    assert_eq!(success(&set, "a_hang"), Some(0.0));
+    assert_eq!(success(&set, "b_fast"), Some(1.0));
+    assert_eq!(n.running.count("a_hang"), MAX_RUNS_PER_COLLECTOR);
     // Stuck workers were replaced, within the bound.
     assert!(n.pool.threads() <= MAX_THREADS, "{}", n.pool.threads());
     assert!(n.pool.threads() >= MAX_RUNS_PER_COLLECTOR);
+}
+
+/// Slow (not hung) collectors get a helper thread: the others do not wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_collector_does_not_delay_the_others() {
+    let mut n = node(Duration::from_millis(900));
+    n.timeout = Duration::from_secs(5);
+    let t = Instant::now();
+    let set = n
+        .scrape(n.select(&[]).unwrap(), Instant::now() + n.timeout)
+        .await;
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert_eq!(success(&set, "a_hang"), Some(1.0));
+    assert_eq!(success(&set, "b_fast"), Some(1.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

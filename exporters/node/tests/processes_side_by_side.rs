@@ -36,14 +36,28 @@ fn thread_helper() {
     std::thread::sleep(Duration::from_secs(600));
 }
 
+/// ETXTBSY: another test thread forked while this one still held the copied
+/// executable open for writing; the fork's copy of that descriptor lives only
+/// until its exec, so trying again shortly after succeeds.
+const TEXT_FILE_BUSY: i32 = 26;
+
 fn start(bin: &Path, args: &[&str], stdin: bool) -> Proc {
-    let child = Command::new(bin)
-        .args(args)
-        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let child = loop {
+        let spawned = Command::new(bin)
+            .args(args)
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(child) => break child,
+            Err(e) if e.raw_os_error() == Some(TEXT_FILE_BUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("start {}: {e}", bin.display()),
+        }
+    };
     Proc {
         child,
         addr: None,

@@ -505,7 +505,10 @@ fn stored_names(base: &str) -> BTreeSet<String> {
 }
 
 fn exporter_of(metric: &str) -> &'static str {
-    if metric.starts_with("node_") {
+    if metric.starts_with("node_")
+        || metric.starts_with("namedprocess_")
+        || metric.starts_with("container_")
+    {
         "vigie-node-exporter"
     } else if metric.starts_with("probe_") || metric.starts_with("instance:probe_success") {
         "vigie-blackbox-exporter"
@@ -544,7 +547,16 @@ fn exporters_under_a_real_prometheus() {
     let _snmpd = start_snmpd(&snmpd, &python, &dir, snmp_port);
 
     // exporters
-    let node = start_exporter(&bins["node"], None);
+    // the off-by-default service collectors too, for the host dashboard's
+    // Services row (every cgroup, so a container or CI runner has some)
+    let node = testkit::spawn_exporter(
+        &bins["node"].display().to_string(),
+        &[
+            "--collector.processes",
+            "--collector.cgroup",
+            "--collector.cgroup.include=.*",
+        ],
+    );
     let blackbox = start_exporter(&bins["blackbox"], Some(&blackbox_config(&dir)));
     let snmp = start_exporter(&bins["snmp"], Some(&root().join("config/snmp.yml")));
     let jitsi = start_exporter(&bins["jitsi"], Some(&jitsi_config(&dir, &upstreams)));

@@ -231,43 +231,42 @@ fn golden_odd_tree() {
     );
 }
 
-/// Families, types and label names of both exporters on this machine
-/// (values differ: the machine moves between the two scrapes).
+/// Option flags that add families, on the same tree.
 #[test]
-fn live_machine_same_families() {
-    if testkit::require(GO_BIN).is_none() {
-        return;
+fn golden_option_flags() {
+    compare_tree(
+        &fixtures().join("local"),
+        &["stat", "cpu"],
+        &["--collector.stat.softirq", "--collector.cpu.info"],
+    );
+}
+
+type Shape = BTreeMap<String, (String, BTreeSet<String>)>;
+
+/// Each family's type and label names.
+fn shape(s: &Scrape) -> Shape {
+    let mut out = Shape::new();
+    for (name, (kind, _)) in &s.meta {
+        out.entry(name.clone()).or_default().0 = kind.clone();
     }
-    let mut args = vec!["--collector.disable-defaults".to_owned()];
-    args.extend(GOLDEN_COLLECTORS.iter().map(|c| format!("--collector.{c}")));
-    let vigie_bin = env!("CARGO_BIN_EXE_vigie-node-exporter").to_owned();
-    let a2 = args.clone();
-    let go = std::thread::spawn(move || scrape(GO_BIN, &a2));
-    let vigie = scrape(&vigie_bin, &args);
-    let go = go.join().expect("go exporter scrape");
-    let shape = |text: &str| -> BTreeMap<String, (String, BTreeSet<String>)> {
-        let s = parse(text);
-        let mut out: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
-        for (name, (kind, _)) in &s.meta {
-            out.entry(name.clone()).or_default().0 = kind.clone();
-        }
-        for series in s.samples.keys() {
-            let fam = family_of(series).to_owned();
-            let labels = series
-                .split_once('{')
-                .map(|(_, l)| l.trim_end_matches('}'))
-                .unwrap_or("");
-            let names: BTreeSet<String> = labels
-                .split("\",")
-                .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
-                .collect();
-            out.entry(fam).or_default().1.extend(names);
-        }
-        out
-    };
-    let (want, got) = (shape(&go), shape(&vigie));
+    for series in s.samples.keys() {
+        let fam = family_of(series).to_owned();
+        let labels = series
+            .split_once('{')
+            .map(|(_, l)| l.trim_end_matches('}'))
+            .unwrap_or("");
+        let names: BTreeSet<String> = labels
+            .split("\",")
+            .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
+            .collect();
+        out.entry(fam).or_default().1.extend(names);
+    }
+    out
+}
+
+fn shape_diff(want: &Shape, got: &Shape) -> Vec<String> {
     let mut d = Vec::new();
-    for (fam, w) in &want {
+    for (fam, w) in want {
         match got.get(fam) {
             None => d.push(format!("missing family in vigie: {fam} {w:?}")),
             Some(g) if g != w => d.push(format!("{fam}: go={w:?} vigie={g:?}")),
@@ -279,5 +278,68 @@ fn live_machine_same_families() {
             d.push(format!("extra family in vigie: {fam}"));
         }
     }
+    d
+}
+
+/// Both exporters on this machine with the same flags.
+fn live_pair(args: &[String]) -> (Scrape, Scrape) {
+    let vigie_bin = env!("CARGO_BIN_EXE_vigie-node-exporter").to_owned();
+    let a2 = args.to_vec();
+    let go = std::thread::spawn(move || scrape(GO_BIN, &a2));
+    let vigie = scrape(&vigie_bin, args);
+    let go = go.join().expect("go exporter scrape");
+    (parse(&go), parse(&vigie))
+}
+
+/// Families, types and label names of both exporters on this machine
+/// (values differ: the machine moves between the two scrapes).
+#[test]
+fn live_machine_same_families() {
+    if testkit::require(GO_BIN).is_none() {
+        return;
+    }
+    let mut args = vec!["--collector.disable-defaults".to_owned()];
+    args.extend(GOLDEN_COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    let (go, vigie) = live_pair(&args);
+    let d = shape_diff(&shape(&go), &shape(&vigie));
     assert!(d.is_empty(), "live differences:\n{}", d.join("\n"));
+}
+
+/// netdev's address-info and detailed names, from netlink and from
+/// /proc/net/dev: same families; the address series are equal.
+#[test]
+fn live_netdev_options() {
+    if testkit::require(GO_BIN).is_none() {
+        return;
+    }
+    for source in [
+        "--collector.netdev.netlink",
+        "--no-collector.netdev.netlink",
+    ] {
+        let args: Vec<String> = [
+            "--collector.disable-defaults",
+            "--collector.netdev",
+            "--collector.netdev.address-info",
+            "--collector.netdev.enable-detailed-metrics",
+            source,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let (go, vigie) = live_pair(&args);
+        let d = shape_diff(&shape(&go), &shape(&vigie));
+        assert!(
+            d.is_empty(),
+            "{source}: live differences:\n{}",
+            d.join("\n")
+        );
+        let addrs = |s: &Scrape| -> BTreeMap<String, String> {
+            s.samples
+                .iter()
+                .filter(|(k, _)| k.starts_with("node_network_address_info"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        assert!(!addrs(&go).is_empty());
+        assert_eq!(addrs(&go), addrs(&vigie), "{source}");
+    }
 }

@@ -47,9 +47,12 @@ pub fn spec() -> Spec {
             ];
             v.extend(bool_args(
                 "collector.netdev.address-info",
-                "Collect address-info for every device (accepted; not implemented by Vigie)",
+                "Collect address-info for every device",
             ));
-            v.extend(bool_args("collector.netdev.enable-detailed-metrics", "Use (incompatible) metric names that provide more detailed stats on Linux (accepted; not implemented by Vigie)"));
+            v.extend(bool_args(
+                "collector.netdev.enable-detailed-metrics",
+                "Use (incompatible) metric names that provide more detailed stats on Linux",
+            ));
             v.extend(bool_args(
                 "collector.netdev.netlink",
                 "Use netlink to gather stats instead of /proc/net/dev.",
@@ -70,6 +73,8 @@ pub fn spec() -> Spec {
             Ok(Box::new(NetDev {
                 filter: DeviceFilter::from_flags(ctx, inc, exc)?,
                 netlink: ctx.bool_or("collector.netdev.netlink", true),
+                address_info: ctx.bool_or("collector.netdev.address-info", false),
+                detailed: ctx.bool_or("collector.netdev.enable-detailed-metrics", false),
             }))
         },
     }
@@ -78,6 +83,8 @@ pub fn spec() -> Spec {
 struct NetDev {
     filter: DeviceFilter,
     netlink: bool,
+    address_info: bool,
+    detailed: bool,
 }
 
 type Stats = BTreeMap<String, Vec<(&'static str, u64)>>;
@@ -181,7 +188,37 @@ const STATS64: [(usize, &str); 17] = [
     (23, "receive_nohandler"),
 ];
 
-/// Turns one link's `IFLA_STATS64` payload into named counters.
+/// Every `rtnl_link_stats64` field up to rx_nohandler, in struct order, as
+/// `--collector.netdev.enable-detailed-metrics` names them.
+const STATS64_DETAILED: [&str; 24] = [
+    "receive_packets",
+    "transmit_packets",
+    "receive_bytes",
+    "transmit_bytes",
+    "receive_errors",
+    "transmit_errors",
+    "receive_dropped",
+    "transmit_dropped",
+    "multicast",
+    "collisions",
+    "receive_length_errors",
+    "receive_over_errors",
+    "receive_crc_errors",
+    "receive_frame_errors",
+    "receive_fifo_errors",
+    "receive_missed_errors",
+    "transmit_aborted_errors",
+    "transmit_carrier_errors",
+    "transmit_fifo_errors",
+    "transmit_heartbeat_errors",
+    "transmit_window_errors",
+    "receive_compressed",
+    "transmit_compressed",
+    "receive_nohandler",
+];
+
+/// Turns one link's `IFLA_STATS64` payload into named counters (the
+/// default names; `detailed_names` gives the detailed ones).
 pub fn stats64(payload: &[u8]) -> Vec<(&'static str, u64)> {
     let field = |i: usize| -> Option<u64> {
         let b = payload.get(i * 8..i * 8 + 8)?;
@@ -193,10 +230,51 @@ pub fn stats64(payload: &[u8]) -> Vec<(&'static str, u64)> {
         .collect()
 }
 
+/// The detailed counters of one link's `IFLA_STATS64` payload.
+pub fn stats64_detailed(payload: &[u8]) -> Vec<(&'static str, u64)> {
+    payload
+        .chunks_exact(8)
+        .zip(STATS64_DETAILED)
+        .filter_map(|(b, name)| Some((name, u64::from_ne_bytes(b.try_into().ok()?))))
+        .collect()
+}
+
+/// /proc/net/dev has no finer fields: with detailed names node_exporter
+/// only spells errs and drop out.
+fn proc_detailed_name(k: &'static str) -> &'static str {
+    match k {
+        "receive_errs" => "receive_errors",
+        "receive_drop" => "receive_dropped",
+        "transmit_errs" => "transmit_errors",
+        "transmit_drop" => "transmit_dropped",
+        other => other,
+    }
+}
+
+/// node_exporter's scope of an interface address.
+pub fn address_scope(ip: std::net::IpAddr) -> &'static str {
+    use std::net::IpAddr;
+    let link_local = match ip {
+        IpAddr::V4(a) => a.is_loopback() || a.is_link_local(),
+        IpAddr::V6(a) => a.is_loopback() || (a.segments()[0] & 0xffc0) == 0xfe80,
+    };
+    let global_unicast = match ip {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+    };
+    if link_local {
+        "link-local"
+    } else if global_unicast {
+        "global"
+    } else {
+        ""
+    }
+}
+
 impl Collector for NetDev {
     fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
         let stats = if self.netlink {
-            rtnl::dump_links()
+            rtnl::dump_links(self.detailed)
                 .map_err(|e| CollectError::Other(format!("netlink RTM_GETLINK: {e}")))?
         } else {
             let path = ctx.roots.proc("net/dev");
@@ -208,6 +286,11 @@ impl Collector for NetDev {
                 continue;
             }
             for (k, v) in counters {
+                let k = if self.detailed && !self.netlink {
+                    proc_detailed_name(k)
+                } else {
+                    k
+                };
                 out.counter(
                     &format!("node_network_{k}_total"),
                     &format!("Network device statistic {k}."),
@@ -216,7 +299,93 @@ impl Collector for NetDev {
                 );
             }
         }
+        if self.address_info {
+            put_address_info(out)?;
+        }
         Ok(())
+    }
+}
+
+/// `node_network_address_info`: every address of every interface, as
+/// node_exporter lists them (the device filters do not apply to it).
+fn put_address_info(out: &mut MetricSet) -> Result<(), CollectError> {
+    let addrs = ifaddrs::list().map_err(|e| CollectError::Other(format!("getifaddrs: {e}")))?;
+    for (dev, ip, prefix) in addrs {
+        out.gauge(
+            "node_network_address_info",
+            "node network address by device",
+            &[
+                ("address", &ip.to_string()),
+                ("device", &dev),
+                ("netmask", &prefix.to_string()),
+                ("scope", address_scope(ip)),
+            ],
+            1.0,
+        );
+    }
+    Ok(())
+}
+
+/// The interfaces' IP addresses from getifaddrs(3).
+mod ifaddrs {
+    use std::ffi::CStr;
+    use std::io;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    /// `(interface, address, prefix length)` for each IPv4/IPv6 address.
+    pub fn list() -> io::Result<Vec<(String, IpAddr, u32)>> {
+        let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+        // SAFETY: getifaddrs fills `head` with a list we free below.
+        if unsafe { libc::getifaddrs(&mut head) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut out = Vec::new();
+        let mut cur = head;
+        while !cur.is_null() {
+            // SAFETY: `cur` is a node of the list getifaddrs returned, alive
+            // until freeifaddrs; its pointers are null or valid.
+            let ifa = unsafe { &*cur };
+            cur = ifa.ifa_next;
+            // SAFETY: as above; sockaddr types are read per sa_family.
+            let entry = unsafe { (ip_of(ifa.ifa_addr), ip_of(ifa.ifa_netmask)) };
+            let (Some(ip), Some(mask)) = entry else {
+                continue;
+            };
+            if ifa.ifa_name.is_null() {
+                continue;
+            }
+            // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+            let name = unsafe { CStr::from_ptr(ifa.ifa_name) }
+                .to_string_lossy()
+                .into_owned();
+            let prefix = match mask {
+                IpAddr::V4(m) => u32::from(m).count_ones(),
+                IpAddr::V6(m) => u128::from(m).count_ones(),
+            };
+            out.push((name, ip, prefix));
+        }
+        // SAFETY: `head` came from getifaddrs and is freed once.
+        unsafe { libc::freeifaddrs(head) };
+        Ok(out)
+    }
+
+    /// # Safety
+    /// `sa` is null or points to a sockaddr whose family tells its size.
+    unsafe fn ip_of(sa: *const libc::sockaddr) -> Option<IpAddr> {
+        if sa.is_null() {
+            return None;
+        }
+        match i32::from(unsafe { (*sa).sa_family }) {
+            libc::AF_INET => {
+                let a = unsafe { &*(sa as *const libc::sockaddr_in) };
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr))))
+            }
+            libc::AF_INET6 => {
+                let a = unsafe { &*(sa as *const libc::sockaddr_in6) };
+                Some(IpAddr::V6(Ipv6Addr::from(a.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -262,11 +431,12 @@ pub(super) mod rtnl {
         (n + 3) & !3
     }
 
-    /// Counters per interface from one dump.
-    pub fn dump_links() -> io::Result<Stats> {
+    /// Counters per interface from one dump, with the detailed names or
+    /// the default ones.
+    pub fn dump_links(detailed: bool) -> io::Result<Stats> {
         let mut out = Stats::new();
         for m in dump_raw()? {
-            link(&m, &mut out);
+            link(&m, detailed, &mut out);
         }
         Ok(out)
     }
@@ -369,7 +539,7 @@ pub(super) mod rtnl {
         Ok(false)
     }
 
-    fn link(msg: &[u8], out: &mut Stats) {
+    fn link(msg: &[u8], detailed: bool, out: &mut Stats) {
         let mut name = None;
         let mut stats = None;
         for (kind, payload) in attrs(msg) {
@@ -378,6 +548,7 @@ pub(super) mod rtnl {
                     let s = payload.split(|c| *c == 0).next().unwrap_or(&[]);
                     name = Some(String::from_utf8_lossy(s).into_owned());
                 }
+                IFLA_STATS64 if detailed => stats = Some(super::stats64_detailed(payload)),
                 IFLA_STATS64 => stats = Some(super::stats64(payload)),
                 _ => {}
             }
@@ -408,11 +579,39 @@ mod tests {
         assert!(!rtnl::parse_messages(&[1, 2, 3], &mut s).unwrap());
         assert!(rtnl::attrs(&[0xff; 40]).is_empty());
         assert_eq!(stats64(&[0u8; 12]).len(), 1);
+        assert_eq!(stats64_detailed(&[0u8; 12]).len(), 1);
+        assert_eq!(stats64_detailed(&[0u8; 8 * 30]).len(), 24);
+    }
+
+    #[test]
+    fn scopes_as_node_exporter() {
+        for (ip, want) in [
+            ("127.0.0.1", "link-local"),
+            ("::1", "link-local"),
+            ("fe80::1", "link-local"),
+            ("169.254.1.1", "link-local"),
+            ("192.0.2.2", "global"),
+            ("10.0.0.1", "global"),
+            ("fd00::2", "global"),
+            ("0.0.0.0", ""),
+        ] {
+            assert_eq!(address_scope(ip.parse().unwrap()), want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn address_info_lists_loopback() {
+        let a = ifaddrs::list().unwrap();
+        assert!(
+            a.iter()
+                .any(|(d, ip, p)| d == "lo" && ip.is_loopback() && *p == 8),
+            "{a:?}"
+        );
     }
 
     #[test]
     fn netlink_dump_lists_lo() {
-        let s = rtnl::dump_links().unwrap();
+        let s = rtnl::dump_links(false).unwrap();
         assert!(s.contains_key("lo"), "{s:?}");
     }
 }

@@ -10,17 +10,34 @@ pub fn spec() -> Spec {
         name: "stat",
         default_enabled: true,
         args: || {
-            super::bool_args(
-                "collector.stat.softirq",
-                "Export softirq calls per vector (accepted; not implemented by Vigie)",
-            )
-            .into()
+            super::bool_args("collector.stat.softirq", "Export softirq calls per vector").into()
         },
-        build: |_: &BuildCtx| Ok(Box::new(Stat)),
+        build: |ctx: &BuildCtx| {
+            Ok(Box::new(Stat {
+                softirq: ctx.bool_or("collector.stat.softirq", false),
+            }))
+        },
     }
 }
 
-struct Stat;
+struct Stat {
+    softirq: bool,
+}
+
+/// The `softirq` line's columns after the total, in the kernel's order,
+/// as node_exporter names them.
+const SOFTIRQ_VECTORS: [&str; 10] = [
+    "hi",
+    "timer",
+    "net_tx",
+    "net_rx",
+    "block",
+    "block_iopoll",
+    "tasklet",
+    "sched",
+    "hrtimer",
+    "rcu",
+];
 
 /// The fields of /proc/stat this collector reports.
 #[derive(Debug, Default, PartialEq)]
@@ -31,6 +48,8 @@ pub struct Totals {
     pub intr: Option<f64>,
     pub running: Option<f64>,
     pub blocked: Option<f64>,
+    /// Calls per vector (SOFTIRQ_VECTORS order); empty without the line.
+    pub softirq: Vec<f64>,
 }
 
 pub fn parse(text: &str) -> Totals {
@@ -48,6 +67,12 @@ pub fn parse(text: &str) -> Totals {
             "intr" => t.intr = v,
             "procs_running" => t.running = v,
             "procs_blocked" => t.blocked = v,
+            "softirq" => {
+                t.softirq = it
+                    .map_while(|x| x.parse::<u64>().ok())
+                    .map(|x| x as f64)
+                    .collect();
+            }
             _ => {}
         }
     }
@@ -105,6 +130,16 @@ impl Collector for Stat {
                 out.gauge(name, help, &[], v);
             }
         }
+        if self.softirq {
+            for (vector, v) in SOFTIRQ_VECTORS.iter().zip(&t.softirq) {
+                out.counter(
+                    "node_softirqs_total",
+                    "Number of softirq calls.",
+                    &[("vector", vector)],
+                    *v,
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -118,6 +153,9 @@ mod tests {
         let t = parse("cpu 1 2 3\nintr 55 1 2\nctxt 9\nbtime 100\nprocesses 7\nprocs_running 2\nprocs_blocked 0\n");
         assert_eq!(t.intr, Some(55.0));
         assert_eq!(t.btime, Some(100.0));
+        let t = parse("softirq 30 1 2 3 4 5 6 7 8 9 10 11\n");
+        assert_eq!(t.softirq.len(), 11);
+        assert_eq!(t.softirq[0], 1.0);
         let t = parse("ctxt\nbtime x\n\0\0");
         assert_eq!(t, Totals::default());
     }

@@ -10,7 +10,7 @@
 //! parsing or regex compilation happens at scrape time.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -190,9 +190,70 @@ pub struct ModuleFile {
     pub auth: Option<AuthFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub walk_params: Option<WalkParamsFile>,
-    /// 0.22+ dynamic filters: parsed so the error can say they are not supported.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filters: Option<serde_norway::Value>,
+    /// 0.22+ dynamic filters, as the generator copies them from generator.yml.
+    #[serde(default, skip_serializing_if = "FiltersFile::is_empty")]
+    pub filters: FiltersFile,
+}
+
+/// A module's `filters:`: in snmp.yml a list of dynamic filters. The
+/// generator.yml layout (`static:` / `dynamic:`) is refused with an
+/// explanation, since Go refuses it too and static filters only exist there.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct FiltersFile(pub Vec<DynamicFilterFile>);
+
+impl FiltersFile {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The generator.yml layout, named in the error.
+const GENERATOR_FILTERS: &str = "`filters` in snmp.yml is a list of dynamic filters \
+     (- oid: ..., targets: [...], values: [...]); `static:`/`dynamic:` is the generator.yml \
+     layout: the generator turns static filters into `get:` entries and copies the `dynamic:` \
+     list here";
+
+impl<'de> Deserialize<'de> for FiltersFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FiltersFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of dynamic filters")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let list = Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(FiltersFile(list))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                _map: A,
+            ) -> Result<Self::Value, A::Error> {
+                Err(serde::de::Error::custom(GENERATOR_FILTERS))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(FiltersFile::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One dynamic filter: walk `oid`, keep the indices whose value matches one
+/// of `values` (regexes, unanchored, as Go's `MatchString`), then GET only
+/// those instances of `targets` instead of walking them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicFilterFile {
+    pub oid: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -349,6 +410,116 @@ fn fill_defaults(format: Format, raw: &mut SplitFile) {
 pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
     let text = read_config_text(path)?;
     parse_config(path, &text)
+}
+
+/// The files that `--config.file` values (paths or glob patterns) name, in
+/// order: each pattern's matches sorted, as snmp_exporter 0.23+ reads them.
+pub fn expand_config_paths(patterns: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut files = Vec::new();
+    for p in patterns {
+        let text = p.to_string_lossy();
+        let matched = crate::glob::glob(&text).map_err(|e| ConfigError::invalid(p, e))?;
+        if matched.is_empty() {
+            tracing::warn!(pattern = %text, "No config file matches the pattern");
+        }
+        files.extend(matched);
+    }
+    if files.is_empty() {
+        let names: Vec<String> = patterns.iter().map(|p| p.display().to_string()).collect();
+        let shown = PathBuf::from(names.join(", "));
+        return Err(ConfigError::invalid(&shown, "no config file matches"));
+    }
+    Ok(files)
+}
+
+/// Loads every file `patterns` name and merges their modules and auths.
+/// A module or auth defined in two files is an error naming both (Go's
+/// strict YAML decoder also refuses it, naming only the line); all files
+/// must use the same layout.
+pub fn load_configs(patterns: &[PathBuf]) -> Result<Config, ConfigError> {
+    let mut merged = Merged::default();
+    for file in expand_config_paths(patterns)? {
+        let cfg = load_config(&file)?;
+        merged.add(file, cfg)?;
+    }
+    Ok(merged.cfg)
+}
+
+/// Configs merged so far, with the file each name came from.
+#[derive(Default)]
+struct Merged {
+    cfg: Config,
+    module_files: BTreeMap<String, PathBuf>,
+    auth_files: BTreeMap<String, PathBuf>,
+    layout_file: Option<PathBuf>,
+}
+
+impl Merged {
+    fn add(&mut self, file: PathBuf, cfg: Config) -> Result<(), ConfigError> {
+        // An empty file has no layout of its own and fits with any.
+        if !cfg.modules.is_empty() || !cfg.auths.is_empty() {
+            self.check_layout(&file, cfg.format)?;
+        } else if self.cfg.format.is_none() {
+            self.cfg.format = cfg.format;
+        }
+        check_unique(&file, "module", cfg.raw.modules.keys(), &self.module_files)?;
+        check_unique(&file, "auth", cfg.raw.auths.keys(), &self.auth_files)?;
+        for name in cfg.raw.modules.keys() {
+            self.module_files.insert(name.clone(), file.clone());
+        }
+        for name in cfg.raw.auths.keys() {
+            self.auth_files.insert(name.clone(), file.clone());
+        }
+        self.cfg.modules.extend(cfg.modules);
+        self.cfg.auths.extend(cfg.auths);
+        self.cfg.raw.modules.extend(cfg.raw.modules);
+        self.cfg.raw.auths.extend(cfg.raw.auths);
+        Ok(())
+    }
+
+    fn check_layout(&mut self, file: &Path, format: Option<Format>) -> Result<(), ConfigError> {
+        let Some(first) = &self.layout_file else {
+            self.layout_file = Some(file.to_owned());
+            self.cfg.format = format;
+            return Ok(());
+        };
+        if self.cfg.format == format {
+            return Ok(());
+        }
+        Err(ConfigError::invalid(
+            file,
+            format!(
+                "uses the {} layout but {} uses the {} one; all config files must use the same layout",
+                layout_name(format),
+                first.display(),
+                layout_name(self.cfg.format)
+            ),
+        ))
+    }
+}
+
+fn layout_name(f: Option<Format>) -> &'static str {
+    match f {
+        Some(Format::Split) => "0.23+ (auths:/modules:)",
+        _ => "0.21 (flat)",
+    }
+}
+
+fn check_unique<'a>(
+    file: &Path,
+    what: &str,
+    names: impl Iterator<Item = &'a String>,
+    seen: &BTreeMap<String, PathBuf>,
+) -> Result<(), ConfigError> {
+    for name in names {
+        if let Some(first) = seen.get(name) {
+            return Err(ConfigError::invalid(
+                file,
+                format!("{what} {name:?} is already defined in {}", first.display()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -40,6 +40,14 @@ pub fn render(
     let mut errors = Vec::new();
     let mut local = MetricSet::new();
     for pdu in pdus {
+        // An OID fetched twice (a filter's GET under a walked subtree) is one
+        // sample, the last one, as upstream keys PDUs by OID.
+        let last = by_oid
+            .get(pdu.oid.as_slice())
+            .is_some_and(|v| std::ptr::eq(*v, &pdu.value));
+        if !last {
+            continue;
+        }
         let Some((metric, index)) = module.metric_for(&pdu.oid) else {
             continue;
         };

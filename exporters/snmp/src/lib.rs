@@ -1,6 +1,7 @@
 //! vigie-snmp-exporter: an snmp_exporter-compatible SNMP poller.
 //!
-//! - [`config`]: snmp.yml in the 0.21 and 0.23+ layouts;
+//! - [`config`]: snmp.yml in the 0.21 and 0.23+ layouts, one or several files;
+//! - [`glob`]: `--config.file` patterns, as Go's `filepath.Glob`;
 //! - [`module`]: the compiled form (arcs, regexes, auth);
 //! - [`client`]: sessions on snmp2 with timeouts, retries, bounded concurrency;
 //! - [`walk`]: gets and GETBULK/GETNEXT walks;
@@ -9,6 +10,7 @@
 pub mod client;
 pub mod config;
 pub mod convert;
+pub mod glob;
 pub mod module;
 pub mod walk;
 
@@ -66,7 +68,8 @@ struct Telemetry {
 
 /// The exporter: config, options and the process-wide request limiter.
 pub struct SnmpExporter {
-    path: PathBuf,
+    /// `--config.file` values (paths or patterns), re-expanded on reload.
+    paths: Vec<PathBuf>,
     config: ConfigCell<Config>,
     opts: Options,
     limiter: Arc<Semaphore>,
@@ -95,12 +98,12 @@ struct Plan {
 }
 
 impl SnmpExporter {
-    pub fn new(path: PathBuf, config: Config, opts: Options) -> Self {
+    pub fn new(paths: Vec<PathBuf>, config: Config, opts: Options) -> Self {
         let permits = opts
             .max_concurrent_requests
             .clamp(1, Semaphore::MAX_PERMITS);
         SnmpExporter {
-            path,
+            paths,
             config: ConfigCell::new(config),
             limiter: Arc::new(Semaphore::new(permits)),
             opts,
@@ -415,7 +418,7 @@ impl Exporter for SnmpExporter {
     }
 
     fn reload(&self) -> Result<(), String> {
-        let cfg = config::load_config(&self.path).map_err(|e| e.to_string())?;
+        let cfg = config::load_configs(&self.paths).map_err(|e| e.to_string())?;
         self.config.set(cfg);
         Ok(())
     }

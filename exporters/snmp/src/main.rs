@@ -13,14 +13,16 @@ use vigie_snmp_exporter::{config, Options, SnmpExporter};
 /// (snmp.yml of 0.21 and of 0.23+), with a pfSense module.
 #[derive(Debug, Parser)]
 struct Cli {
-    /// Path to configuration file.
+    /// Path to configuration file. May be repeated, and may be a glob
+    /// pattern (`snmp.d/*.yml`); modules and auths of all files are merged.
     #[arg(
         id = "config.file",
         long = "config.file",
         value_name = "FILE",
-        default_value = "snmp.yml"
+        default_value = "snmp.yml",
+        action = clap::ArgAction::Append
     )]
-    config_file: PathBuf,
+    config_file: Vec<PathBuf>,
 
     /// Only verify the configuration (and the web config) and exit.
     #[arg(id = "config.check", long = "config.check", alias = "dry-run")]
@@ -88,7 +90,7 @@ fn main() -> ExitCode {
     let cli: Cli = vigie_common::cli::parse(&spec);
     cli.log.init();
     tracing::info!(version = spec.build.version, "Starting vigie-snmp-exporter");
-    let cfg = match config::load_config(&cli.config_file) {
+    let cfg = match config::load_configs(&cli.config_file) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(err = %e, "Error parsing config file");
@@ -115,7 +117,12 @@ fn main() -> ExitCode {
         max_concurrent_requests: cli.max_concurrent,
         walk_concurrency: cli.walk_concurrency.max(1),
     };
-    tracing::info!(modules = cfg.modules.len(), file = %cli.config_file.display(), "Loaded config file");
+    let files: Vec<String> = cli
+        .config_file
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    tracing::info!(modules = cfg.modules.len(), file = %files.join(","), "Loaded config file");
     let exp = SnmpExporter::new(cli.config_file.clone(), cfg, opts);
     vigie_common::serve::run(spec, &cli.web, Arc::new(exp))
 }

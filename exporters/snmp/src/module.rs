@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{AuthFile, Format, IndexFile, MetricFile, ModuleFile, SplitFile};
+use crate::config::{
+    AuthFile, DynamicFilterFile, Format, IndexFile, MetricFile, ModuleFile, SplitFile,
+};
 
 /// An OID as its arcs.
 pub type Arcs = Vec<u32>;
@@ -164,11 +166,24 @@ pub struct Metric {
     pub scale: f64,
 }
 
+/// A dynamic filter (0.22+), compiled.
+#[derive(Debug, Clone)]
+pub struct DynamicFilter {
+    /// The column walked first.
+    pub oid: Arcs,
+    /// Columns fetched only at the matching indices.
+    pub targets: Vec<Arcs>,
+    /// An index is kept when its value matches any of these (unanchored).
+    pub values: Vec<regex::Regex>,
+}
+
 #[derive(Debug)]
 pub struct Module {
     pub name: String,
     pub walk: Vec<Arcs>,
     pub get: Vec<Arcs>,
+    /// Applied in order before the gets and walks, see `walk::apply_filters`.
+    pub filters: Vec<DynamicFilter>,
     pub metrics: Vec<Metric>,
     /// Metric OID → index into `metrics`.
     pub by_oid: HashMap<Arcs, usize>,
@@ -310,10 +325,6 @@ fn compile_auth(a: &AuthFile, version: i64) -> Result<Auth, String> {
 }
 
 fn compile_module(format: Format, name: &str, m: &ModuleFile) -> Result<Module, String> {
-    let _ = name;
-    if m.filters.is_some() {
-        return Err("`filters` (dynamic walk filters of 0.22+) are not supported yet".into());
-    }
     let wp = m.walk_params.clone().unwrap_or_default();
     let pick = |a: Option<i64>, b: Option<i64>| a.or(b);
     let version = pick(m.version, wp.version);
@@ -373,6 +384,13 @@ fn compile_module(format: Format, name: &str, m: &ModuleFile) -> Result<Module, 
         .iter()
         .map(|o| parse_oid(o))
         .collect::<Result<Vec<_>, _>>()?;
+    let filters = m
+        .filters
+        .0
+        .iter()
+        .enumerate()
+        .map(|(i, f)| compile_filter(f).map_err(|e| format!("filters[{i}]: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut metrics = Vec::with_capacity(m.metrics.len());
     let mut by_oid = HashMap::new();
     for mf in &m.metrics {
@@ -386,11 +404,37 @@ fn compile_module(format: Format, name: &str, m: &ModuleFile) -> Result<Module, 
         name: name.to_owned(),
         walk,
         get,
+        filters,
         metrics,
         by_oid,
         min_oid_len,
         params,
         auth,
+    })
+}
+
+/// Targets and the filter OID must be numeric: the generator copies them
+/// verbatim from generator.yml, and Go only matches them against the
+/// (numeric) walk list and sends `target.index` as an OID, so a MIB name
+/// could never work there.
+fn compile_filter(f: &DynamicFilterFile) -> Result<DynamicFilter, String> {
+    let oid = parse_oid(&f.oid).map_err(|e| format!("oid: {e}"))?;
+    let targets = f
+        .targets
+        .iter()
+        .map(|t| parse_oid(t).map_err(|e| format!("targets: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Go compiles these at scrape time with MustCompile (a bad one panics
+    // there); here a bad one fails the load instead.
+    let values = f
+        .values
+        .iter()
+        .map(|v| regex::Regex::new(v).map_err(|e| format!("values: invalid regex {v:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(DynamicFilter {
+        oid,
+        targets,
+        values,
     })
 }
 

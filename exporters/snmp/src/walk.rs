@@ -1,9 +1,12 @@
 //! Fetching a module's data: `get:` OIDs in batches, then each `walk:`
 //! subtree with GETBULK (GETNEXT for SNMPv1), the way snmp_exporter 0.21
 //! (gosnmp's `BulkWalkAll`/`WalkAll`) does, so packet counts match.
+//! A module's dynamic filters run first and rewrite both lists.
+
+use std::borrow::Cow;
 
 use crate::client::{Client, ClientError, Op, Varbind};
-use crate::module::{oid_string, Arcs, Module};
+use crate::module::{oid_string, Arcs, DynamicFilter, Module};
 
 /// SNMPv1 noSuchName: an unsupported OID in a v1 GET.
 const NO_SUCH_NAME: u32 = 2;
@@ -21,17 +24,94 @@ pub struct Fetched {
     pub errors: Vec<String>,
 }
 
-/// Fetches `get:` then `walk:`. With `keep_going`, a failed get batch or
-/// subtree is recorded and the rest is still fetched.
+/// What a scrape of a module GETs and walks once its filters are applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchList<'a> {
+    pub get: Cow<'a, [Arcs]>,
+    pub walk: Cow<'a, [Arcs]>,
+}
+
+/// Applies the module's dynamic filters as snmp_exporter does: each filter
+/// walks its `oid` and keeps the indices (last arc) whose value, rendered as
+/// a DisplayString, matches one of `values`; its `targets` leave the walk
+/// list and, instead, `target.index` is fetched for each kept index. Filters
+/// that target the same column intersect (upstream's current behaviour).
+/// A filter whose walk fails is skipped, so its targets are walked in full.
+/// The filter walks count as packets sent but not as PDUs returned.
+pub async fn apply_filters<'a>(client: &mut Client, module: &'a Module) -> FetchList<'a> {
+    if module.filters.is_empty() {
+        return FetchList {
+            get: Cow::Borrowed(&module.get),
+            walk: Cow::Borrowed(&module.walk),
+        };
+    }
+    let mut walk_list = module.walk.clone();
+    let mut allowed: Vec<(&Arcs, Vec<u32>)> = Vec::new();
+    for filter in &module.filters {
+        let pdus = match walk(client, &filter.oid).await {
+            Ok(p) => p,
+            Err((_, e)) => {
+                tracing::info!(oid = %oid_string(&filter.oid), err = %e,
+                    "Error getting OID, won't do any filter on this oid");
+                continue;
+            }
+        };
+        let indices = matching_indices(filter, &pdus);
+        walk_list.retain(|w| !filter.targets.contains(w));
+        for target in &filter.targets {
+            match allowed.iter_mut().find(|(t, _)| *t == target) {
+                Some((_, have)) => have.retain(|i| indices.contains(i)),
+                None => allowed.push((target, indices.clone())),
+            }
+        }
+    }
+    FetchList {
+        get: Cow::Owned(filtered_gets(&module.get, &allowed)),
+        walk: Cow::Owned(walk_list),
+    }
+}
+
+/// The last arc of each varbind whose value matches the filter.
+fn matching_indices(filter: &DynamicFilter, pdus: &[Varbind]) -> Vec<u32> {
+    pdus.iter()
+        .filter(|p| {
+            let s = crate::convert::value_as_string(&p.value, "DisplayString");
+            filter.values.iter().any(|re| re.is_match(&s))
+        })
+        .filter_map(|p| p.oid.last().copied())
+        .collect()
+}
+
+/// The module's gets minus those under a filtered target, then
+/// `target.index` for every target and kept index.
+fn filtered_gets(get: &[Arcs], allowed: &[(&Arcs, Vec<u32>)]) -> Vec<Arcs> {
+    let mut out: Vec<Arcs> = get
+        .iter()
+        .filter(|g| !allowed.iter().any(|(t, _)| g.starts_with(t)))
+        .cloned()
+        .collect();
+    for (target, indices) in allowed {
+        for &i in indices {
+            let mut oid = (*target).clone();
+            oid.push(i);
+            out.push(oid);
+        }
+    }
+    out
+}
+
+/// Fetches `get:` then `walk:` (after the filters). With `keep_going`, a
+/// failed get batch or subtree is recorded and the rest is still fetched.
 pub async fn fetch(client: &mut Client, module: &Module, host: &str, keep_going: bool) -> Fetched {
+    let list = apply_filters(client, module).await;
     let mut out = Fetched::default();
-    if let Err(e) = get_all(client, module, &mut out.pdus).await {
+    if let Err(e) = get_all(client, &list.get, &mut out.pdus).await {
         out.errors.push(get_error(host, &e));
         if !keep_going || matches!(e, ClientError::Deadline) {
             return out;
         }
     }
-    for root in &module.walk {
+    for root in list.walk.iter() {
         match walk(client, root).await {
             Ok(mut v) => out.pdus.append(&mut v),
             Err((mut partial, e)) => {
@@ -61,8 +141,22 @@ where
     F: Fn() -> Client,
 {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut stats = crate::client::Stats::default();
+    // The filters decide what the workers fetch, so they run first, alone.
+    let list = if module.filters.is_empty() {
+        FetchList {
+            get: Cow::Borrowed(module.get.as_slice()),
+            walk: Cow::Borrowed(module.walk.as_slice()),
+        }
+    } else {
+        let mut c = make_client();
+        let l = apply_filters(&mut c, module).await;
+        stats = c.stats;
+        l
+    };
+    let list = &list;
     // Job 0 is the `get:` list, job i+1 the i-th subtree.
-    let jobs = module.walk.len() + 1;
+    let jobs = list.walk.len() + 1;
     let next = AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicBool::new(false);
     let workers = concurrency.clamp(1, jobs);
@@ -82,7 +176,7 @@ where
                 }
                 if j == 0 {
                     let mut pdus = Vec::new();
-                    let err = get_all(&mut c, module, &mut pdus)
+                    let err = get_all(&mut c, &list.get, &mut pdus)
                         .await
                         .err()
                         .map(|e| get_error(host, &e));
@@ -91,7 +185,7 @@ where
                     }
                     done.push((0, pdus, err));
                 } else {
-                    match walk(&mut c, &module.walk[j - 1]).await {
+                    match walk(&mut c, &list.walk[j - 1]).await {
                         Ok(v) => done.push((j, v, None)),
                         Err((v, e)) => {
                             failed.store(true, Ordering::Relaxed);
@@ -104,7 +198,6 @@ where
         }
     };
     let results = futures_util::future::join_all((0..workers).map(|_| worker(make_client()))).await;
-    let mut stats = crate::client::Stats::default();
     let mut all: Vec<JobResult> = Vec::with_capacity(jobs);
     for (done, s) in results {
         stats.sent += s.sent;
@@ -135,7 +228,7 @@ fn get_error(host: &str, e: &ClientError) -> String {
 
 async fn get_all(
     client: &mut Client,
-    module: &Module,
+    get: &[Arcs],
     out: &mut Vec<Varbind>,
 ) -> Result<(), ClientError> {
     let mut batch = client.params().max_repetitions as usize;
@@ -143,7 +236,7 @@ async fn get_all(
     if batch == 0 || client.version() == 1 {
         batch = 1;
     }
-    for chunk in module.get.chunks(batch) {
+    for chunk in get.chunks(batch) {
         let resp = client.request(Op::Get(chunk)).await?;
         if resp.error_status == NO_SUCH_NAME && client.version() == 1 {
             tracing::debug!(oid = %oid_string(&chunk[0]), "OID not supported by target");

@@ -103,3 +103,152 @@ fn errors_name_the_line_and_the_problem() {
     assert!(e.contains("belongs in the auth"), "{e}");
     assert!(parse("").unwrap().modules.is_empty());
 }
+
+#[test]
+fn dynamic_filters_parse_and_compile() {
+    let cfg = parse(
+        "modules:\n  m:\n    walk: [1.3.6.1.2.1.2.2.1.2, 1.3.6.1.2.1.2.2.1.10]\n    filters:\n    - oid: 1.3.6.1.2.1.2.2.1.8\n      targets: [\"1.3.6.1.2.1.2.2.1.10\", .1.3.6.1.2.1.2.2.1.2]\n      values: [\"1\", \"^(2|5)$\"]\n    - oid: 1.3.6.1.2.1.2.2.1.7\n",
+    )
+    .unwrap();
+    let f = &cfg.modules["m"].filters;
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].oid, [1, 3, 6, 1, 2, 1, 2, 2, 1, 8]);
+    assert_eq!(f[0].targets[1], [1, 3, 6, 1, 2, 1, 2, 2, 1, 2]);
+    // Unanchored, as Go's regexp.MatchString.
+    assert!(f[0].values[0].is_match("10"));
+    assert!(f[1].targets.is_empty() && f[1].values.is_empty());
+    // /config shows them back.
+    assert!(
+        cfg.to_yaml().contains("- oid: 1.3.6.1.2.1.2.2.1.8"),
+        "{}",
+        cfg.to_yaml()
+    );
+    // 0.21 layout too, and an explicit empty list.
+    let cfg = parse("m:\n  walk: [1.3.6.1.2.1.2]\n  filters: []\n").unwrap();
+    assert!(cfg.modules["m"].filters.is_empty());
+}
+
+#[test]
+fn filter_errors_name_the_line_and_the_problem() {
+    // The generator.yml layout is explained, at its line.
+    let e = parse("modules:\n  m:\n    filters:\n      static:\n      - targets: [ifDescr]\n        indices: [\"2\"]\n")
+        .unwrap_err();
+    assert!(
+        e.starts_with("snmp.yml:4:") && e.contains("generator.yml"),
+        "{e}"
+    );
+    let e = parse(
+        "modules:\n  m:\n    filters:\n    - oid: 1.3.6.1.2.1.2.2.1.8\n      value: [\"1\"]\n",
+    )
+    .unwrap_err();
+    assert!(e.starts_with("snmp.yml:5:") && e.contains("value"), "{e}");
+    let e =
+        parse("modules:\n  m:\n    filters:\n    - targets: [1.3.6.1.2.1.2.2.1.2]\n").unwrap_err();
+    assert!(e.starts_with("snmp.yml:4:") && e.contains("oid"), "{e}");
+    let e = parse("modules:\n  m:\n    filters:\n    - oid: ifOperStatus\n").unwrap_err();
+    assert!(
+        e.contains("module m: filters[0]: oid: invalid OID \"ifOperStatus\""),
+        "{e}"
+    );
+    let e = parse(
+        "modules:\n  m:\n    filters:\n    - {oid: 1.3.6.1.2.1.2.2.1.8, targets: [ifDescr]}\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("filters[0]: targets: invalid OID \"ifDescr\""),
+        "{e}"
+    );
+    let e =
+        parse("modules:\n  m:\n    filters:\n    - {oid: 1.3.6.1.2.1.2.2.1.8, values: [\"(\"]}\n")
+            .unwrap_err();
+    assert!(e.contains("filters[0]: values: invalid regex \"(\""), "{e}");
+    let e = parse("modules:\n  m:\n    filters: 3\n").unwrap_err();
+    assert!(
+        e.starts_with("snmp.yml:3:") && e.contains("list of dynamic filters"),
+        "{e}"
+    );
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn several_files_merge_and_duplicates_name_both_files() {
+    use vigie_snmp_exporter::config::load_configs;
+    let d = tempfile::tempdir().unwrap();
+    let a = write(
+        d.path(),
+        "a.yml",
+        "auths:\n  one: {community: c1}\nmodules:\n  m1: {walk: [1.3.6.1.2.1.1]}\n",
+    );
+    let b = write(
+        d.path(),
+        "b.yml",
+        "auths:\n  two: {community: c2, version: 1}\nmodules:\n  m2: {walk: [1.3.6.1.2.1.2]}\n",
+    );
+    write(d.path(), "c.yml", "");
+    let cfg = load_configs(&[a.clone(), b.clone()]).unwrap();
+    assert_eq!(cfg.format, Some(Format::Split));
+    let mut names: Vec<_> = cfg.modules.keys().cloned().collect();
+    names.sort();
+    assert_eq!(names, ["m1", "m2"]);
+    assert_eq!(cfg.auths["two"].version, 1);
+    assert!(cfg.to_yaml().contains("m1:") && cfg.to_yaml().contains("two:"));
+    // A glob: the matches in name order, an empty file fits with any layout.
+    let glob = d.path().join("*.yml");
+    let cfg = load_configs(&[glob.clone()]).unwrap();
+    assert_eq!(cfg.modules.len(), 2);
+    assert_eq!(cfg.format, Some(Format::Split));
+
+    let dup = write(
+        d.path(),
+        "dup.yaml",
+        "modules:\n  m1: {walk: [1.3.6.1.2.1.3]}\n",
+    );
+    let e = load_configs(&[a.clone(), dup.clone()])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: module \"m1\" is already defined in {}",
+            dup.display(),
+            a.display()
+        )
+    );
+    let dup_auth = write(d.path(), "dupauth.yaml", "auths:\n  one: {community: x}\n");
+    let e = load_configs(&[glob.clone(), dup_auth.clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&dup_auth.display().to_string())
+            && e.contains(&format!(
+                "auth \"one\" is already defined in {}",
+                a.display()
+            )),
+        "{e}"
+    );
+    // The same file twice is a duplicate too, as in Go.
+    assert!(load_configs(&[a.clone(), a.clone()]).is_err());
+    let flat = write(d.path(), "flat.yaml", "m3:\n  walk: [1.3.6.1.2.1.4]\n");
+    let e = load_configs(&[a.clone(), flat.clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("all config files must use the same layout"),
+        "{e}"
+    );
+    // Errors inside a file still name that file and line.
+    let bad = write(d.path(), "bad.yaml", "modules:\n  m9:\n    walkz: []\n");
+    let e = load_configs(&[a.clone(), bad.clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with(&format!("{}:3:", bad.display())), "{e}");
+    let e = load_configs(&[d.path().join("none*.yml")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no config file matches"), "{e}");
+}

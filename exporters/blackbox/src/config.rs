@@ -636,6 +636,27 @@ impl Config {
         Ok(cfg)
     }
 
+    /// prometheus/common's checks of an `oauth2` block (in its order).
+    fn oauth2_problem(h: &HttpProbe, o: &OAuth2) -> Option<&'static str> {
+        let set = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+        let secret = o.client_secret.as_ref().is_some_and(|s| !s.0.is_empty());
+        if h.bearer_token.is_some() || set(&h.bearer_token_file) {
+            Some("at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured")
+        } else if h.basic_auth.is_some() || h.authorization.is_some() {
+            Some("at most one of basic_auth, oauth2 & authorization must be configured")
+        } else if o.client_id.is_empty() {
+            Some("oauth2 client_id must be configured")
+        } else if !secret && !set(&o.client_secret_file) {
+            Some("either oauth2 client_secret or client_secret_file must be configured")
+        } else if o.token_url.is_empty() {
+            Some("oauth2 token_url must be configured")
+        } else if secret && set(&o.client_secret_file) {
+            Some("at most one of oauth2 client_secret & client_secret_file must be configured")
+        } else {
+            None
+        }
+    }
+
     /// The checks 0.23 makes after decoding.
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         for (name, m) in &self.modules {
@@ -665,12 +686,17 @@ impl Config {
                 ));
             }
             if let Some(o) = &h.oauth2 {
-                if o.client_secret.is_none() && o.client_secret_file.is_none() {
-                    return Err(bad(
-                        "either oauth2 client_secret or client_secret_file must be configured"
-                            .into(),
-                    ));
+                if let Some(msg) = Self::oauth2_problem(h, o) {
+                    return Err(bad(msg.into()));
                 }
+            }
+            if !h.proxy_connect_header.is_empty()
+                && h.proxy_url.as_deref().is_none_or(str::is_empty)
+            {
+                return Err(bad(
+                    "if proxy_connect_header is configured proxy_url must also be configured"
+                        .into(),
+                ));
             }
             if !h.compression.is_empty()
                 && !["gzip", "br", "deflate", "identity"].contains(&h.compression.as_str())
@@ -743,6 +769,35 @@ mod tests {
         assert!(parse("modules:\n  a:\n    prober: dns\n    dns:\n      query_name: x\n      query_type: BOGUS\n").is_err());
         assert!(parse("modules:\n  a:\n    prober: http\n    http:\n      fail_if_body_matches_regexp: ['(']\n").is_err());
         assert!(parse("modules:\n  a:\n    prober: tcp\n    tcp:\n      query_response:\n      - expect: '^+OK'\n").is_ok());
+    }
+
+    /// The oauth2 and proxy checks, each message as the Go binary prints it.
+    #[test]
+    fn http_client_validation() {
+        let http = |body: &str| {
+            parse(&format!(
+                "modules:\n  a:\n    prober: http\n    http:\n{body}"
+            ))
+        };
+        let err = |body: &str| http(body).err().map(|e| e.to_string()).unwrap_or_default();
+        let ok = "      oauth2: {client_id: a, client_secret: b, token_url: 'http://t/'}\n";
+        assert!(http(ok).is_ok());
+        for (body, msg) in [
+            ("      oauth2: {client_secret: b, token_url: 'http://t/'}\n", "oauth2 client_id must be configured"),
+            ("      oauth2: {client_id: a, client_secret: b}\n", "oauth2 token_url must be configured"),
+            ("      oauth2: {client_id: a, token_url: 'http://t/'}\n", "either oauth2 client_secret or client_secret_file must be configured"),
+            ("      oauth2: {client_id: a, client_secret: b, client_secret_file: f, token_url: 'http://t/'}\n", "at most one of oauth2 client_secret & client_secret_file must be configured"),
+            ("      basic_auth: {username: u}\n", "at most one of basic_auth, oauth2 & authorization must be configured"),
+            ("      bearer_token: x\n", "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"),
+        ] {
+            let text = if body.contains("oauth2") { body.to_owned() } else { format!("{body}{ok}") };
+            assert!(err(&text).contains(msg), "{text}: {}", err(&text));
+        }
+        assert!(err("      proxy_connect_header: {X: [y]}\n")
+            .contains("if proxy_connect_header is configured proxy_url must also be configured"));
+        assert!(
+            http("      proxy_url: http://p:3128\n      proxy_connect_header: {X: [y]}\n").is_ok()
+        );
     }
 
     #[test]

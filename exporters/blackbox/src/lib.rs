@@ -4,6 +4,7 @@
 pub mod allow;
 pub mod config;
 pub mod exporter;
+pub mod oauth2;
 pub mod probe;
 pub mod probers;
 pub mod resolve;

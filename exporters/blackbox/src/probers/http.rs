@@ -35,11 +35,11 @@ const H_VERSION: &str = "Returns the version of HTTP of the probe response";
 const H_REGEX: &str = "Indicates if probe failed due to regex";
 const H_LASTMOD: &str = "Returns the Last-Modified HTTP response header in unixtime";
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Aborts the spawned connection driver when the hop is over (or cancelled).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
@@ -71,7 +71,7 @@ pub async fn probe(
     probe: &mut Probe,
     cfg: &HttpProbe,
     params: &ProbeParams,
-    _deadline: Instant,
+    deadline: Instant,
 ) -> bool {
     for p in ["resolve", "connect", "tls", "processing", "transfer"] {
         probe.gauge_l("probe_http_duration_seconds", H_PHASE, &[("phase", p)], 0.0);
@@ -109,10 +109,6 @@ pub async fn probe(
             return probe.fail("resolve", e);
         }
     };
-    if cfg.oauth2.is_some() {
-        probe.error(CALLER, "oauth2 is not supported by this prober", &[]);
-        return probe.fail("http", "oauth2 is not supported");
-    }
     let host = url.host_str().unwrap_or_default().to_owned();
     let (mut ip, lookup) = match choose(
         probe,
@@ -138,13 +134,14 @@ pub async fn probe(
     };
     // Built at the first https hop: plain http probes never pay for it.
     let mut client: Option<tlsutil::Client> = None;
-    let headers = match request_headers(cfg) {
-        Ok(h) => h,
-        Err(e) => {
-            probe.error(CALLER, "Error creating request", &[("err", &e)]);
-            return probe.fail("http", e);
-        }
-    };
+    let (mut headers, connect_headers) =
+        match request_headers(cfg).and_then(|h| Ok((h, proxy_connect_headers(cfg)?))) {
+            Ok(h) => h,
+            Err(e) => {
+                probe.error(CALLER, "Error creating request", &[("err", &e)]);
+                return probe.fail("http", e);
+            }
+        };
     let host_override = params.hostname.clone().or_else(|| {
         cfg.headers
             .iter()
@@ -162,6 +159,17 @@ pub async fn probe(
         "GET".to_owned()
     } else {
         cfg.method.to_ascii_uppercase()
+    };
+    let grant = match &cfg.oauth2 {
+        Some(o) => match oauth2_grant(probe, o, deadline, &mut headers).await {
+            Ok(g) => Some(g),
+            Err(e) => {
+                let full = format!("{} {:?}: {e}", title(&method), url.as_str());
+                probe.error(CALLER, "Error for HTTP request", &[("err", &full)]);
+                return probe.fail("http", e);
+            }
+        },
+        None => None,
     };
     let mut body = cfg.body.clone();
     let mut redirects = 0u32;
@@ -212,6 +220,7 @@ pub async fn probe(
             method: &method,
             body: &body,
             headers: &headers,
+            connect_headers: &connect_headers,
             host_header: &host_header,
             sni_host: if first {
                 host_override.as_deref().map(strip_port)
@@ -219,6 +228,7 @@ pub async fn probe(
                 None
             },
             client: client.as_ref(),
+            resolved: first,
             cfg,
             limit,
             keep_body,
@@ -279,7 +289,34 @@ pub async fn probe(
         }
         break res;
     };
+    if let (Some(g), 401) = (&grant, fin.status) {
+        crate::oauth2::forget(g);
+    }
     finish(probe, cfg, fin)
+}
+
+/// Fetches (or reuses) the oauth2 token within the probe's deadline and
+/// puts it in `headers`, replacing any configured Authorization.
+async fn oauth2_grant(
+    probe: &mut Probe,
+    cfg: &crate::config::OAuth2,
+    deadline: Instant,
+    headers: &mut Vec<(http::HeaderName, http::HeaderValue)>,
+) -> Result<crate::oauth2::Grant, String> {
+    probe.phase = "http";
+    let grant = tokio::time::timeout_at(deadline, crate::oauth2::authorize(&probe.module, cfg))
+        .await
+        .map_err(|_| "oauth2: token request: context deadline exceeded".to_owned())??;
+    let value = http::HeaderValue::from_str(&grant.authorization)
+        .map_err(|_| "oauth2: the token is not a valid header value".to_owned())?;
+    headers.retain(|(k, _)| k != http::header::AUTHORIZATION);
+    headers.push((http::header::AUTHORIZATION, value));
+    probe.debug(
+        CALLER,
+        "Got an oauth2 token",
+        &[("token_url", &cfg.token_url)],
+    );
+    Ok(grant)
 }
 
 /// Judges the final response and exports its metrics.
@@ -467,9 +504,14 @@ struct Hop<'a> {
     method: &'a str,
     body: &'a str,
     headers: &'a [(http::HeaderName, http::HeaderValue)],
+    connect_headers: &'a [ConnectHeader],
     host_header: &'a str,
     sni_host: Option<&'a str>,
     client: Option<&'a tlsutil::Client>,
+    /// The prober resolved this hop's host itself (the first hop): as in
+    /// Go, where the target URL then holds the IP, a proxy is asked for
+    /// the IP, not the name.
+    resolved: bool,
     cfg: &'a HttpProbe,
     limit: Option<u64>,
     keep_body: bool,
@@ -506,12 +548,9 @@ async fn do_hop(probe: &mut Probe, hop: &Hop<'_>) -> Result<Final, HopError> {
                 .await
                 .map_err(|e| ("connect", format!("proxyconnect tcp: {e}")))?;
             if https {
-                connect_tunnel(
-                    &mut s,
-                    &format!("{}:{port}", bracket(hop.url.host_str().unwrap_or_default())),
-                )
-                .await
-                .map_err(|e| ("connect", format!("proxyconnect tcp: {e}")))?;
+                connect_tunnel(&mut s, &proxy_authority(hop, port), hop.connect_headers)
+                    .await
+                    .map_err(|e| ("connect", format!("proxyconnect tcp: {e}")))?;
             }
             Box::new(s)
         }
@@ -676,7 +715,11 @@ fn build_request(
     let uri = if h2 {
         format!("{}://{}{}", hop.url.scheme(), hop.host_header, path)
     } else if absolute {
-        hop.url.as_str().to_owned()
+        let mut u = hop.url.clone();
+        if hop.resolved {
+            let _ = u.set_ip_host(hop.ip);
+        }
+        u.as_str().to_owned()
     } else {
         path
     };
@@ -721,6 +764,15 @@ fn build_request(
         .map_err(|e| e.to_string())
 }
 
+/// `host:port` of the CONNECT request.
+fn proxy_authority(hop: &Hop<'_>, port: u16) -> String {
+    if hop.resolved {
+        std::net::SocketAddr::new(hop.ip, port).to_string()
+    } else {
+        format!("{}:{port}", bracket(hop.url.host_str().unwrap_or_default()))
+    }
+}
+
 fn url_decode(s: &str) -> String {
     crate::exporter::query_unescape(&s.replace('+', "%2B")).unwrap_or_else(|| s.to_owned())
 }
@@ -730,20 +782,15 @@ fn request_headers(cfg: &HttpProbe) -> Result<Vec<(http::HeaderName, http::Heade
     let mut out = Vec::new();
     let hv =
         |s: &str| http::HeaderValue::from_str(s).map_err(|e| format!("invalid header value: {e}"));
-    let mut has_ae = false;
+    // `compression` only says how to decode: 0.23 sends no Accept-Encoding
+    // for it (checked against the Go binary), only the one in `headers`.
     for (k, v) in &cfg.headers {
         if k.eq_ignore_ascii_case("host") {
             continue;
         }
         let name = http::HeaderName::from_bytes(k.as_bytes())
             .map_err(|e| format!("invalid header name {k:?}: {e}"))?;
-        if name == http::header::ACCEPT_ENCODING {
-            has_ae = true;
-        }
         out.push((name, hv(v)?));
-    }
-    if !has_ae && !cfg.compression.is_empty() {
-        out.push((http::header::ACCEPT_ENCODING, hv(&cfg.compression)?));
     }
     if let Some(ba) = &cfg.basic_auth {
         let pw = match (&ba.password, &ba.password_file) {
@@ -772,7 +819,27 @@ fn request_headers(cfg: &HttpProbe) -> Result<Vec<(http::HeaderName, http::Heade
     Ok(out)
 }
 
-fn read_secret(path: &str) -> Result<String, String> {
+/// A `proxy_connect_header` entry: the name as written (Go sends the map
+/// keys as they are, sorted), the value checked.
+pub(crate) type ConnectHeader = (String, http::HeaderValue);
+
+/// `proxy_connect_header`, checked once per probe so that neither a name
+/// nor a value can smuggle a line break into the CONNECT request.
+fn proxy_connect_headers(cfg: &HttpProbe) -> Result<Vec<ConnectHeader>, String> {
+    let mut out = Vec::new();
+    for (k, values) in &cfg.proxy_connect_header {
+        http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| format!("invalid proxy_connect_header name {k:?}: {e}"))?;
+        for v in values {
+            let value = http::HeaderValue::from_str(&v.0)
+                .map_err(|e| format!("invalid proxy_connect_header value for {k:?}: {e}"))?;
+            out.push((k.clone(), value));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn read_secret(path: &str) -> Result<String, String> {
     use std::io::Read;
     let f = std::fs::File::open(path).map_err(|e| format!("unable to read {path}: {e}"))?;
     let mut s = String::new();
@@ -782,7 +849,7 @@ fn read_secret(path: &str) -> Result<String, String> {
     Ok(s.trim().to_owned())
 }
 
-fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
@@ -804,7 +871,7 @@ fn base64(data: &[u8]) -> String {
 }
 
 /// `host[:port]` as Go puts it in the Host header (port only when in the URL).
-fn authority(url: &Url) -> String {
+pub(crate) fn authority(url: &Url) -> String {
     let h = bracket(url.host_str().unwrap_or_default());
     match url.port() {
         Some(p) => format!("{h}:{p}"),
@@ -843,7 +910,7 @@ fn title(m: &str) -> String {
 }
 
 /// Resolves a redirect or proxy host, preferring the family already in use.
-async fn lookup_any(host: &str, v4: bool) -> Result<IpAddr, String> {
+pub(crate) async fn lookup_any(host: &str, v4: bool) -> Result<IpAddr, String> {
     let h = bare_host(host);
     if let Ok(ip) = h.parse::<IpAddr>() {
         return Ok(ip);
@@ -861,14 +928,33 @@ async fn lookup_any(host: &str, v4: bool) -> Result<IpAddr, String> {
         .ok_or_else(|| "no such host".to_owned())
 }
 
-/// HTTP CONNECT through a proxy.
-async fn connect_tunnel(s: &mut tokio::net::TcpStream, authority: &str) -> Result<(), String> {
-    let req = format!(
-        "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {USER_AGENT}\r\n\r\n"
-    );
-    s.write_all(req.as_bytes())
-        .await
-        .map_err(|e| super::go_io_err(&e))?;
+/// HTTP CONNECT through a proxy, with `proxy_connect_header` in `extra`.
+pub(crate) async fn connect_tunnel(
+    s: &mut tokio::net::TcpStream,
+    authority: &str,
+    extra: &[ConnectHeader],
+) -> Result<(), String> {
+    let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
+    // As Go's Request.Write: a connect header spelt exactly "User-Agent"
+    // replaces the default one, in its place.
+    let ua = extra
+        .iter()
+        .find(|(k, _)| k == "User-Agent")
+        .map_or(USER_AGENT.as_bytes(), |(_, v)| v.as_bytes());
+    req.extend_from_slice(b"User-Agent: ");
+    req.extend_from_slice(ua);
+    req.extend_from_slice(b"\r\n");
+    for (k, v) in extra
+        .iter()
+        .filter(|(k, _)| k != "User-Agent" && k != "Host")
+    {
+        req.extend_from_slice(k.as_bytes());
+        req.extend_from_slice(b": ");
+        req.extend_from_slice(v.as_bytes());
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"\r\n");
+    s.write_all(&req).await.map_err(|e| super::go_io_err(&e))?;
     let mut buf = Vec::with_capacity(512);
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -938,7 +1024,12 @@ enum Decoder<'a> {
     Plain(&'a mut Sink),
     Gzip(flate2::write::GzDecoder<&'a mut Sink>),
     Deflate(flate2::write::DeflateDecoder<&'a mut Sink>),
+    // Boxed: the brotli state is a few KiB, the other variants a few words.
+    Brotli(Box<brotli_decompressor::DecompressorWriter<&'a mut Sink>>),
 }
+
+/// Output buffer of the brotli decoder (what it hands the sink per write).
+const BROTLI_BUF: usize = 16 << 10;
 
 impl<'a> Decoder<'a> {
     fn new(kind: &str, sink: &'a mut Sink) -> Result<Self, String> {
@@ -946,6 +1037,9 @@ impl<'a> Decoder<'a> {
             "" | "identity" => Ok(Decoder::Plain(sink)),
             "gzip" => Ok(Decoder::Gzip(flate2::write::GzDecoder::new(sink))),
             "deflate" => Ok(Decoder::Deflate(flate2::write::DeflateDecoder::new(sink))),
+            "br" => Ok(Decoder::Brotli(Box::new(
+                brotli_decompressor::DecompressorWriter::new(sink, BROTLI_BUF),
+            ))),
             other => Err(format!("compression {other:?} is not supported")),
         }
     }
@@ -955,8 +1049,9 @@ impl<'a> Decoder<'a> {
             Decoder::Plain(s) => s.write_all(data),
             Decoder::Gzip(d) => d.write_all(data),
             Decoder::Deflate(d) => d.write_all(data),
+            Decoder::Brotli(d) => d.write_all(data),
         };
-        r.map_err(|e| e.to_string())
+        r.map_err(|e| self.describe(&e))
     }
 
     fn finish(&mut self) -> Result<(), String> {
@@ -964,8 +1059,20 @@ impl<'a> Decoder<'a> {
             Decoder::Plain(_) => Ok(()),
             Decoder::Gzip(d) => d.try_finish(),
             Decoder::Deflate(d) => d.try_finish(),
+            // Fails when the stream stopped before its last meta-block.
+            Decoder::Brotli(d) => d.close(),
         };
-        r.map_err(|e| e.to_string())
+        r.map_err(|e| self.describe(&e))
+    }
+
+    /// The brotli decoder words every bad stream as a bare "Invalid Data".
+    fn describe(&self, e: &std::io::Error) -> String {
+        match self {
+            Decoder::Brotli(_) if e.kind() == std::io::ErrorKind::InvalidData => {
+                "brotli: invalid or truncated data".to_owned()
+            }
+            _ => e.to_string(),
+        }
     }
 }
 

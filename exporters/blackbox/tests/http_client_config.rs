@@ -1,0 +1,603 @@
+//! HTTP prober client-config features side by side with the Go
+//! blackbox_exporter: `compression: br`, `oauth2` (client credentials
+//! against a token server started here) and `proxy_connect_header`
+//! (through a CONNECT proxy started here that records what it gets).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use vigie_common::testkit;
+
+/// One request as a test server received it.
+#[derive(Clone, Debug)]
+struct Seen {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn is_vigie(&self) -> bool {
+        self.header("user-agent").unwrap_or("").contains("Vigie")
+    }
+}
+
+type Log = Arc<Mutex<Vec<Seen>>>;
+
+fn read_request<R: BufRead>(r: &mut R) -> Option<Seen> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).ok()? == 0 || h.trim_end().is_empty() {
+            break;
+        }
+        let (k, v) = h.trim_end().split_once(':')?;
+        headers.push((k.to_owned(), v.trim().to_owned()));
+    }
+    let mut seen = Seen {
+        line: line.trim_end().to_owned(),
+        headers,
+        body: String::new(),
+    };
+    let len: usize = seen
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).ok()?;
+    seen.body = String::from_utf8_lossy(&body).into_owned();
+    Some(seen)
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 answering each request with `answer`;
+/// `None` keeps the connection open without an answer (for 10 s).
+fn server<F>(answer: F) -> (u16, Log)
+where
+    F: Fn(&Seen) -> Option<Vec<u8>> + Send + Sync + 'static,
+{
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let log: Log = Arc::default();
+    let log2 = Arc::clone(&log);
+    let answer = Arc::new(answer);
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let (log, answer) = (Arc::clone(&log2), Arc::clone(&answer));
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let Some(seen) = read_request(&mut r) else {
+                    return;
+                };
+                log.lock().unwrap().push(seen.clone());
+                let mut w = s;
+                match answer(&seen) {
+                    Some(resp) => {
+                        let _ = w.write_all(&resp);
+                        let _ = w.flush();
+                    }
+                    None => std::thread::sleep(Duration::from_secs(10)),
+                }
+            });
+        }
+    });
+    (port, log)
+}
+
+fn response(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+fn brotli(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
+        w.write_all(data).unwrap();
+    }
+    out
+}
+
+/// The compression target: brotli bodies (whole, chunked, huge once
+/// decompressed, cut short) and a body that is not brotli at all.
+fn compression_target() -> u16 {
+    let small = brotli(&b"compressed hello ".repeat(100));
+    let huge = brotli(&vec![b'x'; 3 << 20]);
+    let (port, _) = server(move |req| {
+        let path = req.line.split_whitespace().nth(1).unwrap_or("/");
+        let br = "Content-Encoding: br\r\n";
+        Some(match path {
+            "/br" => response("200 OK", br, &small),
+            "/br-huge" => response("200 OK", br, &huge),
+            "/br-cut" => response("200 OK", br, &small[..small.len() / 2]),
+            "/br-chunked" => {
+                let mut r = format!(
+                    "HTTP/1.1 200 OK\r\n{br}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
+                    small.len()
+                )
+                .into_bytes();
+                r.extend_from_slice(&small);
+                r.extend_from_slice(b"\r\n0\r\n\r\n");
+                r
+            }
+            "/plain" => response("200 OK", "", b"<html>not compressed at all</html>"),
+            _ => response("404 Not Found", "", b""),
+        })
+    });
+    port
+}
+
+fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+    let p = dir.join("blackbox.yml");
+    std::fs::write(&p, format!("modules:\n{body}")).unwrap();
+    p
+}
+
+fn assert_same(diffs: Vec<String>) {
+    let diffs: Vec<String> = diffs.into_iter().filter(|d| !d.is_empty()).collect();
+    assert!(
+        diffs.is_empty(),
+        "differences from the Go exporter:\n{}",
+        diffs.join("\n")
+    );
+}
+
+#[test]
+fn brotli_matches_go() {
+    let dir = testkit::scratch_dir("http-br");
+    let cfg = write_config(
+        &dir,
+        r#"  br:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      compression: br
+      fail_if_body_not_matches_regexp: ["compressed hello"]
+  br_any:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      compression: br
+  br_limit:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      compression: br
+      body_size_limit: 1MB
+  br_asked:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      compression: br
+      headers:
+        Accept-Encoding: "br, gzip;q=0.5"
+"#,
+    );
+    let (go, ours) = start_both(&cfg);
+    let ok = brotli(b"ok");
+    let (seen_port, seen) =
+        server(move |_| Some(response("200 OK", "Content-Encoding: br\r\n", &ok)));
+    let t = compression_target();
+    let h = format!("http://127.0.0.1:{t}");
+
+    // `compression` alone sends no Accept-Encoding (0.23 does not either).
+    let body = probe(&ours, "br_any", &format!("http://127.0.0.1:{seen_port}/"));
+    assert!(body.contains("probe_success 1"), "{body}");
+    let vigie = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(vigie.header("accept-encoding"), None, "{vigie:?}");
+    let body = probe(&ours, "br_asked", &format!("http://127.0.0.1:{seen_port}/"));
+    assert!(body.contains("probe_success 1"), "{body}");
+    let vigie = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(vigie.header("accept-encoding"), Some("br, gzip;q=0.5"));
+
+    // Decoded: the body regex sees the text, the length is the decoded one.
+    let body = probe(&ours, "br", &format!("{h}/br"));
+    assert!(body.contains("probe_success 1"), "{body}");
+    assert_eq!(
+        value(&body, "probe_http_uncompressed_body_length").as_deref(),
+        Some("1700"),
+        "{body}"
+    );
+    // The limit applies to the decoded size (3 MiB > 1 MiB from a few bytes).
+    let body = probe(&ours, "br_limit", &format!("{h}/br-huge"));
+    assert!(body.contains("probe_success 0"), "{body}");
+    assert!(body.contains("response body too large"), "{body}");
+    for (path, module) in [("/br-cut", "br_any"), ("/plain", "br_any")] {
+        let body = probe(&ours, module, &format!("{h}{path}"));
+        assert!(body.contains("probe_success 0"), "{path}: {body}");
+    }
+
+    let Some(go) = &go else { return };
+    let before = seen.lock().unwrap().len();
+    for m in ["br_any", "br_asked"] {
+        let body = probe(go, m, &format!("http://127.0.0.1:{seen_port}/"));
+        assert!(body.contains("probe_success 1"), "{body}");
+    }
+    let from_go: Vec<Option<String>> = seen.lock().unwrap()[before..]
+        .iter()
+        .map(|r| r.header("accept-encoding").map(str::to_owned))
+        .collect();
+    assert_eq!(from_go, [None, Some("br, gzip;q=0.5".to_owned())]);
+    assert_same(
+        [
+            ("br", "/br"),
+            ("br_any", "/br-chunked"),
+            ("br_limit", "/br"),
+            ("br_limit", "/br-huge"),
+            ("br_any", "/br-cut"),
+            ("br_any", "/plain"),
+        ]
+        .iter()
+        .map(|(m, p)| compare(go, &ours, m, &format!("{h}{p}"), &[]))
+        .collect(),
+    );
+}
+
+/// A token server: `/token` wants basic auth, `/token-params` the
+/// credentials in the form, `/token-deny` refuses, `/token-slow` never answers.
+fn token_server() -> (u16, Log) {
+    server(|req| {
+        let path = req.line.split_whitespace().nth(1).unwrap_or("/");
+        let token = |t: &str| {
+            let json =
+                format!(r#"{{"access_token":"{t}","token_type":"bearer","expires_in":3600}}"#);
+            response(
+                "200 OK",
+                "Content-Type: application/json\r\n",
+                json.as_bytes(),
+            )
+        };
+        let denied = response(
+            "401 Unauthorized",
+            "Content-Type: application/json\r\n",
+            br#"{"error":"invalid_client"}"#,
+        );
+        // base64("client:s3cret")
+        let basic_ok = req.header("authorization") == Some("Basic Y2xpZW50OnMzY3JldA==");
+        let form_ok = req.body.contains("client_id=client")
+            && req.body.contains("client_secret=file-s3cret")
+            && req.header("authorization").is_none();
+        Some(match path {
+            "/token" if basic_ok => token("tok-basic"),
+            "/token-params" if form_ok => token("tok-params"),
+            "/token-slow" => return None,
+            _ => denied,
+        })
+    })
+}
+
+/// The probed target: 200 only with one of the tokens the token server hands out.
+fn protected_target() -> (u16, Log) {
+    server(|req| {
+        Some(match req.header("authorization") {
+            Some("Bearer tok-basic" | "Bearer tok-params") => response("200 OK", "", b"welcome"),
+            _ => response("401 Unauthorized", "", b"who are you"),
+        })
+    })
+}
+
+#[test]
+fn oauth2_matches_go() {
+    let dir = testkit::scratch_dir("http-oauth2");
+    let (tok, tokens) = token_server();
+    let (target, hits) = protected_target();
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, "file-s3cret\n").unwrap();
+    let cfg = write_config(
+        &dir,
+        &format!(
+            r#"  oauth_basic:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      oauth2:
+        client_id: client
+        client_secret: s3cret
+        token_url: http://127.0.0.1:{tok}/token
+        scopes: [probe, "read:all"]
+        endpoint_params: {{audience: vigie}}
+  oauth_params:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      oauth2:
+        client_id: client
+        client_secret_file: {secret}
+        token_url: http://127.0.0.1:{tok}/token-params
+  oauth_deny:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      oauth2:
+        client_id: client
+        client_secret: wrong
+        token_url: http://127.0.0.1:{tok}/token-deny
+  oauth_slow:
+    prober: http
+    timeout: 2s
+    http:
+      preferred_ip_protocol: ip4
+      oauth2:
+        client_id: client
+        client_secret: s3cret
+        token_url: http://127.0.0.1:{tok}/token-slow
+  oauth_down:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      oauth2:
+        client_id: client
+        client_secret: s3cret
+        token_url: http://127.0.0.1:{closed}/token
+"#,
+            secret = secret_file.display(),
+            closed = closed_port(),
+        ),
+    );
+    let (go, ours) = start_both(&cfg);
+    let t = format!("http://127.0.0.1:{target}/");
+
+    // Basic auth style: one token request, then the cached token.
+    for _ in 0..3 {
+        let body = probe(&ours, "oauth_basic", &t);
+        assert!(body.contains("probe_success 1"), "{body}");
+    }
+    let vigie_tokens: Vec<Seen> = tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.is_vigie())
+        .cloned()
+        .collect();
+    assert_eq!(vigie_tokens.len(), 1, "{vigie_tokens:?}");
+    let req = &vigie_tokens[0];
+    assert!(req.line.starts_with("POST /token "), "{req:?}");
+    assert_eq!(
+        req.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        req.body,
+        "audience=vigie&grant_type=client_credentials&scope=probe+read%3Aall"
+    );
+    let vigie_hits: Vec<Seen> = hits
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.is_vigie())
+        .cloned()
+        .collect();
+    assert_eq!(vigie_hits.len(), 3);
+    assert!(vigie_hits
+        .iter()
+        .all(|r| r.header("authorization") == Some("Bearer tok-basic")));
+
+    // Params style: basic auth is refused, the form is accepted.
+    let body = probe(&ours, "oauth_params", &t);
+    assert!(body.contains("probe_success 1"), "{body}");
+    let to_params: Vec<Seen> = tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.is_vigie() && r.line.starts_with("POST /token-params "))
+        .cloned()
+        .collect();
+    assert_eq!(to_params.len(), 2, "{to_params:?}");
+    assert!(to_params[0].header("authorization").is_some());
+    assert_eq!(
+        to_params[1].body,
+        "client_id=client&client_secret=file-s3cret&grant_type=client_credentials"
+    );
+
+    // Refused, unreachable, too slow: failed probes with the reason.
+    let body = probe(&ours, "oauth_deny", &t);
+    assert!(body.contains("probe_success 0"), "{body}");
+    assert!(
+        body.contains("oauth2: cannot fetch token: 401 Unauthorized"),
+        "{body}"
+    );
+    let body = probe(&ours, "oauth_down", &t);
+    assert!(body.contains("probe_success 0"), "{body}");
+    assert!(body.contains("connection refused"), "{body}");
+    let start = Instant::now();
+    let body = probe(&ours, "oauth_slow", &t);
+    assert!(
+        start.elapsed() < Duration::from_millis(2800),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(body.contains("probe_success 0"), "{body}");
+    assert!(
+        body.contains("oauth2: token request: context deadline exceeded"),
+        "{body}"
+    );
+    let (_, _, debug) = testkit::http_get(&format!(
+        "{}&debug=true",
+        probe_url(&ours, "oauth_deny", &t)
+    ));
+    assert!(debug.contains("msg=\"Error for HTTP request\""), "{debug}");
+    assert!(debug.contains("oauth2: cannot fetch token"), "{debug}");
+
+    let Some(go) = &go else { return };
+    let go_start = hits.lock().unwrap().len();
+    assert_same(
+        ["oauth_basic", "oauth_params", "oauth_deny", "oauth_down"]
+            .iter()
+            .map(|m| compare(go, &ours, m, &t, &[]))
+            .collect(),
+    );
+    // Go sent the same token requests and the same bearer tokens.
+    let go_tokens: Vec<Seen> = tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| !r.is_vigie())
+        .cloned()
+        .collect();
+    let bodies = |path: &str, v: &[Seen]| -> Vec<(Option<String>, String)> {
+        v.iter()
+            .filter(|r| r.line.starts_with(&format!("POST {path} ")))
+            .map(|r| (r.header("authorization").map(str::to_owned), r.body.clone()))
+            .collect()
+    };
+    let ours_tokens: Vec<Seen> = tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.is_vigie())
+        .cloned()
+        .collect();
+    assert_eq!(
+        bodies("/token", &go_tokens)[0],
+        bodies("/token", &ours_tokens)[0]
+    );
+    assert_eq!(
+        bodies("/token-params", &go_tokens)[..2],
+        bodies("/token-params", &ours_tokens)[..2]
+    );
+    let go_hits: Vec<Seen> = hits.lock().unwrap()[go_start..]
+        .iter()
+        .filter(|r| !r.is_vigie())
+        .cloned()
+        .collect();
+    let auths: Vec<&str> = go_hits
+        .iter()
+        .filter_map(|r| r.header("authorization"))
+        .collect();
+    assert_eq!(
+        auths,
+        ["Bearer tok-basic", "Bearer tok-params"],
+        "{go_hits:?}"
+    );
+}
+
+/// A CONNECT-only proxy that records each CONNECT request head.
+fn connect_proxy() -> (u16, Log) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let log: Log = Arc::default();
+    let log2 = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let log = Arc::clone(&log2);
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let Some(seen) = read_request(&mut r) else {
+                    return;
+                };
+                log.lock().unwrap().push(seen.clone());
+                let mut client = s;
+                let target = seen.line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let Ok(up) = TcpStream::connect(&target) else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                    return;
+                };
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let mut up_r = up.try_clone().unwrap();
+                let mut cl_w = client.try_clone().unwrap();
+                let t = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut up_r, &mut cl_w);
+                });
+                let mut up_w = up;
+                let _ = std::io::copy(&mut r, &mut up_w);
+                let _ = t.join();
+            });
+        }
+    });
+    (port, log)
+}
+
+#[test]
+fn proxy_connect_header_matches_go() {
+    let dir = testkit::scratch_dir("http-connect-header");
+    let (certs, valid, _, _, _) = make_certs(&dir);
+    let https = https_server(&valid);
+    let (proxy, connects) = connect_proxy();
+    let cfg = write_config(
+        &dir,
+        &format!(
+            r#"  via_proxy:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: http://127.0.0.1:{proxy}
+      proxy_connect_header:
+        x-proxy-token: [s3cret]
+        X-Multi: [one, two]
+      tls_config:
+        ca_file: {ca}
+"#,
+            ca = certs.ca_file.display()
+        ),
+    );
+    let (go, ours) = start_both(&cfg);
+    let t = format!("https://localhost:{https}/");
+    let body = probe(&ours, "via_proxy", &t);
+    assert!(body.contains("probe_success 1"), "{body}");
+    let seen = connects.lock().unwrap().last().cloned().unwrap();
+    // The prober resolved the target: as in Go, the proxy is asked for the IP.
+    assert_eq!(seen.line, format!("CONNECT 127.0.0.1:{https} HTTP/1.1"));
+    let extra = |s: &Seen| -> Vec<(String, String)> {
+        s.headers
+            .iter()
+            .filter(|(k, _)| k.to_ascii_lowercase().starts_with("x-"))
+            .cloned()
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        extra(&seen),
+        pairs(&[
+            ("X-Multi", "one"),
+            ("X-Multi", "two"),
+            ("x-proxy-token", "s3cret")
+        ])
+    );
+
+    let Some(go) = &go else { return };
+    let before = connects.lock().unwrap().len();
+    assert_same(vec![compare(go, &ours, "via_proxy", &t, &[])]);
+    let log = connects.lock().unwrap();
+    let go_seen = log[before..]
+        .iter()
+        .find(|s| !s.is_vigie())
+        .cloned()
+        .unwrap();
+    assert_eq!(go_seen.line, seen.line);
+    assert_eq!(extra(&go_seen), extra(&seen));
+}

@@ -344,3 +344,49 @@ pub async fn walk(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::SnmpValue;
+
+    #[test]
+    fn filter_keeps_last_arcs_whose_value_matches() {
+        let f = DynamicFilter {
+            oid: vec![1, 3, 8],
+            targets: vec![vec![1, 3, 10]],
+            values: vec![
+                regex::Regex::new("^1$").unwrap(),
+                regex::Regex::new("em").unwrap(),
+            ],
+        };
+        let vb = |i: u32, value| Varbind {
+            oid: vec![1, 3, 8, i],
+            value,
+        };
+        let pdus = [
+            vb(1, SnmpValue::Integer(1)),
+            vb(2, SnmpValue::Integer(11)),
+            vb(3, SnmpValue::OctetString(b"em0".to_vec())),
+            vb(4, SnmpValue::Gauge32(1)),
+        ];
+        assert_eq!(matching_indices(&f, &pdus), [1, 3, 4]);
+    }
+
+    #[test]
+    fn gets_under_a_target_are_replaced_by_its_kept_instances() {
+        let target = vec![1, 3, 1];
+        let get = vec![vec![1, 3, 1, 7], vec![1, 3, 10, 7], vec![1, 4, 0]];
+        let allowed = [(&target, vec![2, 5])];
+        // 1.3.10.7 is not under 1.3.1 arc-wise (Go's string prefix would say it is).
+        assert_eq!(
+            filtered_gets(&get, &allowed),
+            [
+                vec![1, 3, 10, 7],
+                vec![1, 4, 0],
+                vec![1, 3, 1, 2],
+                vec![1, 3, 1, 5]
+            ]
+        );
+    }
+}

@@ -199,7 +199,7 @@ fn several_files_merge_and_duplicates_name_both_files() {
     assert!(cfg.to_yaml().contains("m1:") && cfg.to_yaml().contains("two:"));
     // A glob: the matches in name order, an empty file fits with any layout.
     let glob = d.path().join("*.yml");
-    let cfg = load_configs(&[glob.clone()]).unwrap();
+    let cfg = load_configs(std::slice::from_ref(&glob)).unwrap();
     assert_eq!(cfg.modules.len(), 2);
     assert_eq!(cfg.format, Some(Format::Split));
 

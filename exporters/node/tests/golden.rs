@@ -241,6 +241,49 @@ fn golden_option_flags() {
     );
 }
 
+/// udev edge cases for diskstats: `fixtures/udev-edge` gives each device
+/// one `ID_ATA_ROTATION_RATE_RPM` value (Go's ParseFloat syntax); a tree
+/// written here adds lines at and past bufio.Scanner's 64 KiB limit, which
+/// end node_exporter's reading of a udev file.
+#[test]
+fn golden_udev_edge() {
+    compare_tree(&fixtures().join("udev-edge"), &["diskstats"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path();
+    for sub in ["proc", "sys", "udev"] {
+        std::fs::create_dir_all(tree.join(sub)).unwrap();
+    }
+    const LIMIT: usize = 64 * 1024;
+    let long =
+        |len: usize, end: &str| format!("E:ID_WWN={}{end}", "w".repeat(len - 9 - (end.len() - 1)));
+    let unterminated =
+        |len: usize| format!("E:ID_MODEL=before\nE:ID_PATH={}", "p".repeat(len - 10));
+    let files = [
+        format!(
+            "E:ID_MODEL=before\n{}E:ID_PATH=after\n",
+            long(LIMIT - 1, "\n")
+        ),
+        format!("E:ID_MODEL=before\n{}E:ID_PATH=after\n", long(LIMIT, "\n")),
+        format!(
+            "E:ID_MODEL=before\n{}E:ID_PATH=after\n",
+            long(LIMIT - 1, "\r\n")
+        ),
+        format!(
+            "E:ID_MODEL=before\n{}E:ID_PATH=after\n",
+            long(LIMIT, "\r\n")
+        ),
+        unterminated(LIMIT - 1),
+        unterminated(LIMIT),
+    ];
+    let mut diskstats = String::new();
+    for (i, body) in files.iter().enumerate() {
+        diskstats.push_str(&format!("   2 {i} long{i} 1 2 3 4 5 6 7 8 9 10 11\n"));
+        std::fs::write(tree.join(format!("udev/b2:{i}")), body).unwrap();
+    }
+    std::fs::write(tree.join("proc/diskstats"), diskstats).unwrap();
+    compare_tree(tree, &["diskstats"], &[]);
+}
+
 type Shape = BTreeMap<String, (String, BTreeSet<String>)>;
 
 /// Each family's type and label names.

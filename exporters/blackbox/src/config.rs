@@ -99,6 +99,32 @@ pub enum IpProtocol {
     Ip6,
 }
 
+/// A URL as `/config` shows it: the password as `xxxxx`, as Go's
+/// `url.URL.Redacted`.
+fn ser_redacted_url<S: serde::Serializer>(u: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match u {
+        Some(u) => s.serialize_str(&redacted_url(u)),
+        None => s.serialize_none(),
+    }
+}
+
+/// On the text, not a parsed URL: a parsed one would gain a `/` path Go
+/// does not show.
+fn redacted_url(u: &str) -> String {
+    let Some((scheme, rest)) = u.split_once("://") else {
+        return u.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return u.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:xxxxx@{host}{tail}"),
+        None => u.to_owned(),
+    }
+}
+
 fn de_ip_protocol<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
     match s.as_str() {
@@ -174,7 +200,11 @@ pub struct OAuth2 {
     pub endpoint_params: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        serialize_with = "ser_redacted_url",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub proxy_url: Option<String>,
 }
 
@@ -248,7 +278,11 @@ pub struct HttpProbe {
     pub bearer_token_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        serialize_with = "ser_redacted_url",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub proxy_url: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
@@ -769,6 +803,20 @@ mod tests {
         assert!(parse("modules:\n  a:\n    prober: dns\n    dns:\n      query_name: x\n      query_type: BOGUS\n").is_err());
         assert!(parse("modules:\n  a:\n    prober: http\n    http:\n      fail_if_body_matches_regexp: ['(']\n").is_err());
         assert!(parse("modules:\n  a:\n    prober: tcp\n    tcp:\n      query_response:\n      - expect: '^+OK'\n").is_ok());
+    }
+
+    #[test]
+    fn proxy_password_redacted() {
+        assert_eq!(
+            redacted_url("http://user:pa%40ss@127.0.0.1:3128"),
+            "http://user:xxxxx@127.0.0.1:3128"
+        );
+        assert_eq!(
+            redacted_url("http://u:p@h/a@b?c=d@e"),
+            "http://u:xxxxx@h/a@b?c=d@e"
+        );
+        assert_eq!(redacted_url("http://user@p:3128"), "http://user@p:3128");
+        assert_eq!(redacted_url("http://p:3128"), "http://p:3128");
     }
 
     /// The oauth2 and proxy checks, each message as the Go binary prints it.

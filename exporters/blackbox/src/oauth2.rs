@@ -18,7 +18,8 @@ use url::Url;
 
 use crate::config::OAuth2;
 use crate::probers::http::{
-    authority, base64, connect_tunnel, lookup_any, read_secret, AbortOnDrop, Stream, USER_AGENT,
+    authority, base64, connect_tunnel, lookup_any, read_secret, AbortOnDrop, Proxy, Stream,
+    USER_AGENT,
 };
 use crate::tlsutil;
 
@@ -209,13 +210,18 @@ struct RawResponse {
 
 /// Opens the connection to the token server: direct, or through
 /// `proxy_url` (absolute-form for http, a CONNECT tunnel for https).
-async fn open(cfg: &OAuth2, url: &Url, https: bool) -> Result<(Box<dyn Stream>, bool), String> {
+/// Returns the proxy when the request goes to it in absolute form.
+async fn open(
+    cfg: &OAuth2,
+    url: &Url,
+    https: bool,
+) -> Result<(Box<dyn Stream>, Option<Proxy>), String> {
     let host = url.host_str().unwrap_or_default();
     let port = url
         .port_or_known_default()
         .unwrap_or(if https { 443 } else { 80 });
     let proxy = match cfg.proxy_url.as_deref().filter(|p| !p.is_empty()) {
-        Some(p) => Some(Url::parse(p).map_err(|e| format!("invalid proxy_url: {e}"))?),
+        Some(p) => Some(Proxy::parse(p)?),
         None => None,
     };
     let tcp = match &proxy {
@@ -226,23 +232,29 @@ async fn open(cfg: &OAuth2, url: &Url, https: bool) -> Result<(Box<dyn Stream>, 
             crate::probers::dial(ip, port, None).await?
         }
         Some(p) => {
-            let phost = p.host_str().unwrap_or_default();
+            let phost = p.url.host_str().unwrap_or_default();
             let pip = lookup_any(phost, true)
                 .await
                 .map_err(|e| format!("proxyconnect tcp: lookup {phost}: {e}"))?;
-            let mut s = crate::probers::dial(pip, p.port_or_known_default().unwrap_or(80), None)
-                .await
-                .map_err(|e| format!("proxyconnect tcp: {e}"))?;
-            if https {
-                connect_tunnel(&mut s, &authority_with_port(url, port), &[])
+            let mut s =
+                crate::probers::dial(pip, p.url.port_or_known_default().unwrap_or(80), None)
                     .await
                     .map_err(|e| format!("proxyconnect tcp: {e}"))?;
+            if https {
+                connect_tunnel(
+                    &mut s,
+                    &authority_with_port(url, port),
+                    &[],
+                    p.auth.as_deref(),
+                )
+                .await
+                .map_err(|e| format!("proxyconnect tcp: {e}"))?;
             }
             s
         }
     };
     if !https {
-        return Ok((Box::new(tcp), proxy.is_some()));
+        return Ok((Box::new(tcp), proxy));
     }
     let tls = cfg.tls_config.as_ref();
     let client = tlsutil::client(tls, &[b"http/1.1"])?;
@@ -251,7 +263,7 @@ async fn open(cfg: &OAuth2, url: &Url, https: bool) -> Result<(Box<dyn Stream>, 
         .connect(name.clone(), tcp)
         .await
         .map_err(|e| tlsutil::describe_error(&e, &name.to_str()))?;
-    Ok((Box::new(s), false))
+    Ok((Box::new(s), None))
 }
 
 fn authority_with_port(url: &Url, port: u16) -> String {
@@ -273,7 +285,7 @@ async fn post_form(cfg: &OAuth2, body: String, basic: Option<&str>) -> Result<Ra
     if url.host_str().is_none_or(str::is_empty) {
         return Err("no Host in request URL".to_owned());
     }
-    let (stream, absolute) = open(cfg, &url, https).await?;
+    let (stream, via) = open(cfg, &url, https).await?;
     let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
         .title_case_headers(true)
         .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
@@ -282,7 +294,7 @@ async fn post_form(cfg: &OAuth2, body: String, basic: Option<&str>) -> Result<Ra
     let _driver = AbortOnDrop(tokio::spawn(async move {
         let _ = conn.await;
     }));
-    let uri = if absolute {
+    let uri = if via.is_some() {
         url.as_str().to_owned()
     } else {
         match url.query() {
@@ -303,6 +315,9 @@ async fn post_form(cfg: &OAuth2, body: String, basic: Option<&str>) -> Result<Ra
         .header(http::header::CONNECTION, "close");
     if let Some(b) = basic {
         req = req.header(http::header::AUTHORIZATION, b);
+    }
+    if let Some(a) = via.as_ref().and_then(|p| p.auth.as_deref()) {
+        req = req.header(http::header::PROXY_AUTHORIZATION, a);
     }
     let req = req
         .body(Full::new(Bytes::from(body)))

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use vigie_common::testkit;
+use vigie_common::testkit::{self, Proc};
 
 /// One request as a test server received it.
 #[derive(Clone, Debug)]
@@ -500,15 +500,24 @@ fn oauth2_matches_go() {
     );
 }
 
-/// A CONNECT-only proxy that records each CONNECT request head.
-fn connect_proxy() -> (u16, Log) {
+/// A proxy that records each request head it gets: CONNECT is tunnelled,
+/// an absolute-form request is forwarded in origin form. Host names in
+/// `names` are dialled at the address given (names the exporters cannot
+/// resolve themselves).
+fn recording_proxy(names: &[(&str, &str)]) -> (u16, Log) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let log: Log = Arc::default();
     let log2 = Arc::clone(&log);
+    let names: Arc<Vec<(String, String)>> = Arc::new(
+        names
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect(),
+    );
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
-            let log = Arc::clone(&log2);
+            let (log, names) = (Arc::clone(&log2), Arc::clone(&names));
             std::thread::spawn(move || {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut r = BufReader::new(s.try_clone().unwrap());
@@ -516,9 +525,37 @@ fn connect_proxy() -> (u16, Log) {
                     return;
                 };
                 log.lock().unwrap().push(seen.clone());
+                let mut parts = seen.line.split_whitespace();
+                let method = parts.next().unwrap_or("").to_owned();
+                let target = parts.next().unwrap_or("").to_owned();
+                let dial = |authority: &str| {
+                    let (h, p) = authority.rsplit_once(':').unwrap_or((authority, "80"));
+                    let h = names
+                        .iter()
+                        .find(|(n, _)| n == h)
+                        .map_or(h, |(_, a)| a.as_str());
+                    TcpStream::connect(format!("{h}:{p}"))
+                };
                 let mut client = s;
-                let target = seen.line.split_whitespace().nth(1).unwrap_or("").to_owned();
-                let Ok(up) = TcpStream::connect(&target) else {
+                if method != "CONNECT" {
+                    let rest = target.strip_prefix("http://").unwrap_or("");
+                    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                    let Ok(mut up) = dial(authority) else {
+                        let _ = client
+                            .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                        return;
+                    };
+                    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+                    for (k, v) in &seen.headers {
+                        req.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    req.push_str("\r\n");
+                    req.push_str(&seen.body);
+                    let _ = up.write_all(req.as_bytes());
+                    let _ = std::io::copy(&mut up, &mut client);
+                    return;
+                }
+                let Ok(up) = dial(&target) else {
                     let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
                     return;
                 };
@@ -535,6 +572,10 @@ fn connect_proxy() -> (u16, Log) {
         }
     });
     (port, log)
+}
+
+fn connect_proxy() -> (u16, Log) {
+    recording_proxy(&[])
 }
 
 #[test]
@@ -600,4 +641,288 @@ fn proxy_connect_header_matches_go() {
         .unwrap();
     assert_eq!(go_seen.line, seen.line);
     assert_eq!(extra(&go_seen), extra(&seen));
+}
+
+/// What a proxy got, without what differs by design (the User-Agent names
+/// Vigie): the request line and the headers in the order received.
+fn at_proxy(s: &Seen) -> (String, Vec<(String, String)>) {
+    let headers = s
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("user-agent"))
+        .cloned()
+        .collect();
+    (s.line.clone(), headers)
+}
+
+/// Probes `target` with `module` on Go and on Vigie and returns what the
+/// proxy got from each (all requests of the probe, in order).
+type AtProxy = Vec<(String, Vec<(String, String)>)>;
+fn proxy_sees(go: &Proc, ours: &Proc, log: &Log, module: &str, target: &str) -> (AtProxy, AtProxy) {
+    let mut out = Vec::new();
+    for p in [go, ours] {
+        let before = log.lock().unwrap().len();
+        probe(p, module, target);
+        out.push(
+            log.lock().unwrap()[before..]
+                .iter()
+                .map(at_proxy)
+                .collect::<Vec<_>>(),
+        );
+    }
+    let ours = out.pop().unwrap();
+    (out.pop().unwrap(), ours)
+}
+
+#[test]
+fn proxy_url_credentials_match_go() {
+    let dir = testkit::scratch_dir("http-proxy-auth");
+    let (certs, valid, _, _, _) = make_certs(&dir);
+    let https = https_server(&valid);
+    let (plain, _) = server(|_| Some(response("200 OK", "", b"hello")));
+    let (proxy, log) = recording_proxy(&[]);
+    let cfg = write_config(
+        &dir,
+        &format!(
+            r#"  auth:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: http://prober:p%40ss%3Aword@127.0.0.1:{proxy}
+      tls_config:
+        ca_file: {ca}
+  auth_headers:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: http://prober:s3cret@127.0.0.1:{proxy}
+      proxy_connect_header:
+        Proxy-Authorization: [Basic overridden]
+        X-Extra: [one]
+        a-lower: [two]
+      tls_config:
+        ca_file: {ca}
+  user_only:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: http://prober@127.0.0.1:{proxy}
+      tls_config:
+        ca_file: {ca}
+"#,
+            ca = certs.ca_file.display()
+        ),
+    );
+    let (go, ours) = start_both(&cfg);
+    let plain_t = format!("http://127.0.0.1:{plain}/path?q=1");
+    let https_t = format!("https://localhost:{https}/");
+
+    // base64("prober:p@ss:word"): the credentials are sent decoded.
+    let auth = "Basic cHJvYmVyOnBAc3M6d29yZA==";
+    for t in [&plain_t, &https_t] {
+        let before = log.lock().unwrap().len();
+        let body = probe(&ours, "auth", t);
+        assert!(body.contains("probe_success 1"), "{t}: {body}");
+        let seen = log.lock().unwrap()[before..].to_vec();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            seen[0].header("proxy-authorization"),
+            Some(auth),
+            "{seen:?}"
+        );
+    }
+    let seen = log.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(seen.line, format!("CONNECT 127.0.0.1:{https} HTTP/1.1"));
+    // /config hides the password as Go's url.Redacted does.
+    let proxy_lines = |p: &Proc| -> Vec<String> {
+        let (_, _, text) = testkit::http_get(&format!("{}/config", p.base()));
+        text.lines()
+            .filter(|l| l.contains("proxy_url"))
+            .map(|l| l.trim().to_owned())
+            .collect()
+    };
+    let shown = proxy_lines(&ours);
+    assert_eq!(
+        shown[0],
+        format!("proxy_url: http://prober:xxxxx@127.0.0.1:{proxy}")
+    );
+
+    let Some(go) = &go else { return };
+    assert_eq!(proxy_lines(go), shown);
+    let mut diffs = Vec::new();
+    for (m, t) in [
+        ("auth", &plain_t),
+        ("auth", &https_t),
+        ("auth_headers", &https_t),
+        ("auth_headers", &plain_t),
+        ("user_only", &https_t),
+        ("user_only", &plain_t),
+    ] {
+        let (g, o) = proxy_sees(go, &ours, &log, m, t);
+        assert_eq!(
+            o, g,
+            "{m} {t}: what the proxy got from Vigie (left) and Go (right)"
+        );
+        diffs.push(compare(go, &ours, m, t, &[]));
+    }
+    assert_same(diffs);
+}
+
+/// A name only the test proxy knows (`.invalid` never resolves).
+const PROXY_ONLY: &str = "vigie-behind-proxy.invalid";
+
+#[test]
+fn skip_resolve_phase_with_proxy_matches_go() {
+    let dir = testkit::scratch_dir("http-skip-resolve");
+    let (certs, valid, _, _, _) = make_certs(&dir);
+    let https = https_server(&valid);
+    let (plain, _) = server(|req| {
+        Some(if req.line.starts_with("GET /redirect ") {
+            response("302 Found", "Location: /\r\n", b"")
+        } else {
+            response("200 OK", "", b"hello")
+        })
+    });
+    let (proxy, log) = recording_proxy(&[(PROXY_ONLY, "127.0.0.1")]);
+    let module = |name: &str, extra: &str| {
+        format!(
+            r#"  {name}:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      tls_config:
+        ca_file: {ca}
+        server_name: localhost
+{extra}"#,
+            ca = certs.ca_file.display()
+        )
+    };
+    let skip = "      skip_resolve_phase_with_proxy: true\n";
+    let via = format!("      proxy_url: http://127.0.0.1:{proxy}\n");
+    let cfg = write_config(
+        &dir,
+        &[
+            module("skip", &format!("{skip}{via}")),
+            module("skip_auth", &format!("{skip}      proxy_url: http://u:p@127.0.0.1:{proxy}\n      proxy_connect_header: {{X-Via: [test]}}\n")),
+            module("resolve", &via),
+            module("skip_no_proxy", skip),
+        ]
+        .concat(),
+    );
+    let (go, ours) = start_both(&cfg);
+    let local = format!("http://localhost:{plain}/");
+    let local_tls = format!("https://localhost:{https}/");
+    let hidden = format!("http://{PROXY_ONLY}:{plain}/");
+    let hidden_tls = format!("https://{PROXY_ONLY}:{https}/");
+    let hidden_redirect = format!("http://{PROXY_ONLY}:{plain}/redirect");
+    let local_redirect = format!("http://localhost:{plain}/redirect");
+
+    // The proxy gets the name, the prober reports no resolution.
+    for t in [&local, &local_tls, &hidden, &hidden_tls, &hidden_redirect] {
+        let before = log.lock().unwrap().len();
+        let body = probe(&ours, "skip", t);
+        assert!(body.contains("probe_success 1"), "{t}: {body}");
+        for absent in [
+            "probe_ip_protocol",
+            "probe_ip_addr_hash",
+            "probe_dns_lookup_time_seconds",
+        ] {
+            assert!(!body.contains(absent), "{t}: {body}");
+        }
+        let first = log.lock().unwrap()[before].line.clone();
+        assert!(
+            first.contains("localhost:") || first.contains(PROXY_ONLY),
+            "{first}"
+        );
+    }
+    let body = probe(&ours, "skip", &local);
+    assert!(!body.contains("phase=\"resolve\""), "{body}");
+    let body = probe(&ours, "skip", &hidden_redirect);
+    assert!(body.contains("probe_http_redirects 1"), "{body}");
+    assert!(body.contains("phase=\"resolve\""), "{body}");
+    // Without skip, the name the proxy knows does not resolve here.
+    let body = probe(&ours, "resolve", &hidden);
+    assert!(body.contains("probe_success 0"), "{body}");
+    assert!(body.contains("probe_ip_protocol"), "{body}");
+
+    let Some(go) = &go else { return };
+    let mut diffs = Vec::new();
+    for (m, t) in [
+        ("skip", &local),
+        ("skip", &local_tls),
+        ("skip", &hidden),
+        ("skip", &hidden_tls),
+        ("skip", &hidden_redirect),
+        ("skip_auth", &local),
+        ("skip_auth", &hidden_tls),
+        ("resolve", &local),
+        ("resolve", &local_tls),
+        ("resolve", &hidden),
+        // The Referer of the second request names the IP the prober dialled.
+        ("resolve", &local_redirect),
+        ("skip", &local_redirect),
+        ("skip_no_proxy", &local),
+        ("skip_no_proxy", &hidden),
+    ] {
+        let (g, o) = proxy_sees(go, &ours, &log, m, t);
+        assert_eq!(
+            o, g,
+            "{m} {t}: what the proxy got from Vigie (left) and Go (right)"
+        );
+        diffs.push(compare(go, &ours, m, t, &[]));
+    }
+    assert_same(diffs);
+}
+
+/// `--config.check` on both binaries: whether the config loads.
+fn loads(bin: &str, path: &std::path::Path) -> bool {
+    std::process::Command::new(bin)
+        .arg("--config.check")
+        .arg(format!("--config.file={}", path.display()))
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// 0.23's prometheus/common predates `no_proxy` and
+/// `proxy_from_environment`: both binaries refuse them, in the module and
+/// in its oauth2 block; `skip_resolve_phase_with_proxy` loads.
+#[test]
+fn proxy_keys_load_as_go() {
+    let dir = testkit::scratch_dir("http-proxy-keys");
+    let cases = [
+        ("      skip_resolve_phase_with_proxy: true\n", true),
+        ("      no_proxy: example.com\n", false),
+        ("      proxy_from_environment: true\n", false),
+        (
+            "      oauth2: {client_id: a, client_secret: s, token_url: 'http://t/', proxy_url: 'http://u:p@127.0.0.1:3128'}\n",
+            true,
+        ),
+        (
+            "      oauth2: {client_id: a, client_secret: s, token_url: 'http://t/', no_proxy: x}\n",
+            false,
+        ),
+        (
+            "      oauth2: {client_id: a, client_secret: s, token_url: 'http://t/', proxy_from_environment: true}\n",
+            false,
+        ),
+    ];
+    let go = testkit::require(GO);
+    for (i, (key, ok)) in cases.iter().enumerate() {
+        let path = dir.join(format!("check{i}.yml"));
+        std::fs::write(
+            &path,
+            format!("modules:\n  m:\n    prober: http\n    http:\n      proxy_url: http://127.0.0.1:3128\n{key}"),
+        )
+        .unwrap();
+        assert_eq!(loads(OURS, &path), *ok, "{key}");
+        if let Some(go) = &go {
+            assert_eq!(loads(go.to_str().unwrap(), &path), *ok, "go: {key}");
+        }
+    }
 }

@@ -73,9 +73,17 @@ pub async fn probe(
     params: &ProbeParams,
     deadline: Instant,
 ) -> bool {
-    for p in ["resolve", "connect", "tls", "processing", "transfer"] {
-        probe.gauge_l("probe_http_duration_seconds", H_PHASE, &[("phase", p)], 0.0);
-    }
+    let proxy = match cfg.proxy_url.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => match Proxy::parse(p) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                probe.error(CALLER, "Error generating HTTP client", &[("err", &e)]);
+                return probe.fail("connect", e);
+            }
+        },
+        None => None,
+    };
+    let skip_resolve = cfg.skip_resolve_phase_with_proxy && proxy.is_some();
     for (n, h) in [
         ("probe_http_content_length", H_CLEN),
         ("probe_http_uncompressed_body_length", H_BLEN),
@@ -110,22 +118,35 @@ pub async fn probe(
         }
     };
     let host = url.host_str().unwrap_or_default().to_owned();
-    let (mut ip, lookup) = match choose(
-        probe,
-        CALLER,
-        &host,
-        ip_protocol(&cfg.preferred_ip_protocol),
-        cfg.ip_protocol_fallback,
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            probe.error(CALLER, "Error resolving address", &[("err", &e)]);
-            return probe.fail("resolve", e);
+    let mut ip = if skip_resolve {
+        // The proxy resolves the name: it may know names the prober does not.
+        None
+    } else {
+        match choose(
+            probe,
+            CALLER,
+            &host,
+            ip_protocol(&cfg.preferred_ip_protocol),
+            cfg.ip_protocol_fallback,
+        )
+        .await
+        {
+            Ok((a, lookup)) => {
+                phase(probe, "resolve", lookup);
+                Some(a)
+            }
+            Err(e) => {
+                phase(probe, "resolve", Duration::ZERO);
+                probe.error(CALLER, "Error resolving address", &[("err", &e)]);
+                return probe.fail("resolve", e);
+            }
         }
     };
-    phase(probe, "resolve", lookup);
+    // As 0.23: the other phases exist once the target is resolved; with the
+    // resolve phase skipped it has no sample unless a redirect adds one.
+    for p in ["connect", "tls", "processing", "transfer"] {
+        probe.gauge_l("probe_http_duration_seconds", H_PHASE, &[("phase", p)], 0.0);
+    }
 
     let alpn: Vec<&[u8]> = if cfg.enable_http2 {
         vec![b"h2", b"http/1.1"]
@@ -174,6 +195,7 @@ pub async fn probe(
     let mut body = cfg.body.clone();
     let mut redirects = 0u32;
     let mut first = true;
+    let mut referer: Option<String> = None;
     let fin = loop {
         let hop_host = url.host_str().unwrap_or_default().to_owned();
         if !first {
@@ -182,10 +204,14 @@ pub async fn probe(
                 probe.error(CALLER, "Error for HTTP request", &[("err", &e)]);
                 return probe.fail("http", e);
             }
-            if !hop_host.eq_ignore_ascii_case(&host) {
+            if proxy.is_some() {
+                // Go dials the proxy, never the redirect host: nothing to
+                // resolve, but the hop still adds to the phase.
+                phase(probe, "resolve", Duration::ZERO);
+            } else if !hop_host.eq_ignore_ascii_case(&host) {
                 let t = StdInstant::now();
-                match lookup_any(&hop_host, ip.is_ipv4()).await {
-                    Ok(a) => ip = a,
+                match lookup_any(&hop_host, ip.is_none_or(|a| a.is_ipv4())).await {
+                    Ok(a) => ip = Some(a),
                     Err(e) => {
                         phase(probe, "resolve", t.elapsed());
                         let e = format!("Get {:?}: dial tcp: lookup {hop_host}: {e}", url.as_str());
@@ -228,7 +254,9 @@ pub async fn probe(
                 None
             },
             client: client.as_ref(),
-            resolved: first,
+            proxy: proxy.as_ref(),
+            resolved: first && !skip_resolve,
+            referer: referer.as_deref(),
             cfg,
             limit,
             keep_body,
@@ -242,6 +270,7 @@ pub async fn probe(
                 return probe.fail(phase_name, e);
             }
         };
+        let sent = sent_url(&hop);
         first = false;
         let location = res
             .headers
@@ -271,7 +300,10 @@ pub async fn probe(
             }
             let loc = location.unwrap_or_default();
             match url.join(&loc) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => url = u,
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                    referer = referer_for(&sent, &u);
+                    url = u;
+                }
                 _ => {
                     let e = format!("failed to parse Location header {loc:?}");
                     probe.error(CALLER, "Error for HTTP request", &[("err", &e)]);
@@ -500,7 +532,8 @@ fn headers_ok(probe: &mut Probe, cfg: &HttpProbe, headers: &http::HeaderMap) -> 
 
 struct Hop<'a> {
     url: &'a Url,
-    ip: IpAddr,
+    /// None only when the resolve phase is skipped for the proxy.
+    ip: Option<IpAddr>,
     method: &'a str,
     body: &'a str,
     headers: &'a [(http::HeaderName, http::HeaderValue)],
@@ -508,10 +541,13 @@ struct Hop<'a> {
     host_header: &'a str,
     sni_host: Option<&'a str>,
     client: Option<&'a tlsutil::Client>,
+    proxy: Option<&'a Proxy>,
     /// The prober resolved this hop's host itself (the first hop): as in
     /// Go, where the target URL then holds the IP, a proxy is asked for
     /// the IP, not the name.
     resolved: bool,
+    /// The previous hop's URL, for a redirected request.
+    referer: Option<&'a str>,
     cfg: &'a HttpProbe,
     limit: Option<u64>,
     keep_body: bool,
@@ -526,21 +562,23 @@ async fn do_hop(probe: &mut Probe, hop: &Hop<'_>) -> Result<Final, HopError> {
         .url
         .port_or_known_default()
         .unwrap_or(if https { 443 } else { 80 });
-    let proxy = match hop.cfg.proxy_url.as_deref().filter(|p| !p.is_empty()) {
-        Some(p) => Some(Url::parse(p).map_err(|e| ("connect", format!("invalid proxy_url: {e}")))?),
-        None => None,
-    };
+    let proxy = hop.proxy;
     probe.phase = "connect";
     let t_connect = StdInstant::now();
-    let mut stream: Box<dyn Stream> = match &proxy {
-        None => Box::new(
-            super::dial(hop.ip, port, None)
-                .await
-                .map_err(|e| ("connect", e))?,
-        ),
+    let mut stream: Box<dyn Stream> = match proxy {
+        None => {
+            let Some(ip) = hop.ip else {
+                return Err(("connect", "no address to dial".to_owned()));
+            };
+            Box::new(
+                super::dial(ip, port, None)
+                    .await
+                    .map_err(|e| ("connect", e))?,
+            )
+        }
         Some(p) => {
-            let phost = p.host_str().unwrap_or_default().to_owned();
-            let pport = p.port_or_known_default().unwrap_or(80);
+            let phost = p.url.host_str().unwrap_or_default().to_owned();
+            let pport = p.url.port_or_known_default().unwrap_or(80);
             let pip = lookup_any(&phost, true)
                 .await
                 .map_err(|e| ("connect", format!("proxy lookup {phost}: {e}")))?;
@@ -548,9 +586,15 @@ async fn do_hop(probe: &mut Probe, hop: &Hop<'_>) -> Result<Final, HopError> {
                 .await
                 .map_err(|e| ("connect", format!("proxyconnect tcp: {e}")))?;
             if https {
-                connect_tunnel(&mut s, &proxy_authority(hop, port), hop.connect_headers)
-                    .await
-                    .map_err(|e| ("connect", format!("proxyconnect tcp: {e}")))?;
+                let auth = p.auth.as_deref();
+                connect_tunnel(
+                    &mut s,
+                    &proxy_authority(hop, port),
+                    hop.connect_headers,
+                    auth,
+                )
+                .await
+                .map_err(|e| ("connect", format!("proxyconnect tcp: {e}")))?;
             }
             Box::new(s)
         }
@@ -620,7 +664,7 @@ async fn do_hop(probe: &mut Probe, hop: &Hop<'_>) -> Result<Final, HopError> {
             })),
         )
     };
-    let req = build_request(hop, h2, proxy.is_some() && !https).map_err(|e| ("http", e))?;
+    let req = build_request(hop, h2, proxy.filter(|_| !https)).map_err(|e| ("http", e))?;
     let resp = sender
         .send(req)
         .await
@@ -703,23 +747,20 @@ fn hyper_err(e: &hyper::Error) -> String {
     s
 }
 
+/// `via`: the proxy of a plain-http request (absolute-form, its credentials).
 fn build_request(
     hop: &Hop<'_>,
     h2: bool,
-    absolute: bool,
+    via: Option<&Proxy>,
 ) -> Result<http::Request<Full<Bytes>>, String> {
     let path = match hop.url.query() {
         Some(q) => format!("{}?{q}", hop.url.path()),
         None => hop.url.path().to_owned(),
     };
-    let uri = if h2 {
+    // Through a proxy Go's absolute form names the Host header, not the
+    // URL (which holds the resolved IP): the proxy gets the name.
+    let uri = if h2 || via.is_some() {
         format!("{}://{}{}", hop.url.scheme(), hop.host_header, path)
-    } else if absolute {
-        let mut u = hop.url.clone();
-        if hop.resolved {
-            let _ = u.set_ip_host(hop.ip);
-        }
-        u.as_str().to_owned()
     } else {
         path
     };
@@ -730,11 +771,21 @@ fn build_request(
         b = b.header(http::header::HOST, hop.host_header);
     }
     let mut has_ua = false;
+    let mut referer = hop.referer;
     for (k, v) in hop.headers {
         if k == http::header::USER_AGENT {
             has_ua = true;
         }
+        // In name order among the module's headers, as Go writes them.
+        if k.as_str() > "referer" {
+            if let Some(r) = referer.take() {
+                b = b.header(http::header::REFERER, r);
+            }
+        }
         b = b.header(k, v);
+    }
+    if let Some(r) = referer {
+        b = b.header(http::header::REFERER, r);
     }
     // Credentials in the URL become basic auth, as Go's client does.
     if !hop.url.username().is_empty()
@@ -760,17 +811,70 @@ fn build_request(
     if !hop.body.is_empty() {
         b = b.header(http::header::CONTENT_LENGTH, hop.body.len());
     }
+    // Last, as Go writes it (with the transport's extra headers).
+    if let Some(auth) = via.and_then(|p| p.auth.as_deref()) {
+        b = b.header(http::header::PROXY_AUTHORIZATION, auth);
+    }
     b.body(Full::new(Bytes::from(hop.body.to_owned())))
         .map_err(|e| e.to_string())
 }
 
+/// The URL as the request names it: the first hop holds the resolved IP.
+fn sent_url(hop: &Hop<'_>) -> Url {
+    let mut u = hop.url.clone();
+    if let (true, Some(ip)) = (hop.resolved, hop.ip) {
+        let _ = u.set_ip_host(ip);
+    }
+    u
+}
+
+/// Go's client sends the previous URL (without credentials) as Referer on
+/// a redirect, except from https to http.
+fn referer_for(last: &Url, next: &Url) -> Option<String> {
+    if last.scheme() == "https" && next.scheme() == "http" {
+        return None;
+    }
+    let mut r = last.clone();
+    let _ = r.set_username("");
+    let _ = r.set_password(None);
+    Some(r.as_str().to_owned())
+}
+
 /// `host:port` of the CONNECT request.
 fn proxy_authority(hop: &Hop<'_>, port: u16) -> String {
-    if hop.resolved {
-        std::net::SocketAddr::new(hop.ip, port).to_string()
-    } else {
-        format!("{}:{port}", bracket(hop.url.host_str().unwrap_or_default()))
+    match (hop.resolved, hop.ip) {
+        (true, Some(ip)) => std::net::SocketAddr::new(ip, port).to_string(),
+        _ => format!("{}:{port}", bracket(hop.url.host_str().unwrap_or_default())),
     }
+}
+
+/// `proxy_url`, parsed once per probe.
+pub(crate) struct Proxy {
+    pub(crate) url: Url,
+    /// `Proxy-Authorization` from the URL's credentials.
+    pub(crate) auth: Option<String>,
+}
+
+impl Proxy {
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
+        let url = Url::parse(s).map_err(|e| format!("invalid proxy_url: {e}"))?;
+        let auth = proxy_authorization(&url);
+        Ok(Proxy { url, auth })
+    }
+}
+
+/// Basic credentials from `user:pass@` in a proxy URL, decoded as Go's
+/// `url.Userinfo` does (a user without a password sends `user:`).
+pub(crate) fn proxy_authorization(url: &Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let user = url_decode(url.username());
+    let pass = url_decode(url.password().unwrap_or(""));
+    Some(format!(
+        "Basic {}",
+        base64(format!("{user}:{pass}").as_bytes())
+    ))
 }
 
 fn url_decode(s: &str) -> String {
@@ -928,11 +1032,13 @@ pub(crate) async fn lookup_any(host: &str, v4: bool) -> Result<IpAddr, String> {
         .ok_or_else(|| "no such host".to_owned())
 }
 
-/// HTTP CONNECT through a proxy, with `proxy_connect_header` in `extra`.
+/// HTTP CONNECT through a proxy, with `proxy_connect_header` in `extra`
+/// and the proxy URL's credentials in `auth`.
 pub(crate) async fn connect_tunnel(
     s: &mut tokio::net::TcpStream,
     authority: &str,
     extra: &[ConnectHeader],
+    auth: Option<&str>,
 ) -> Result<(), String> {
     let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
     // As Go's Request.Write: a connect header spelt exactly "User-Agent"
@@ -944,13 +1050,10 @@ pub(crate) async fn connect_tunnel(
     req.extend_from_slice(b"User-Agent: ");
     req.extend_from_slice(ua);
     req.extend_from_slice(b"\r\n");
-    for (k, v) in extra
-        .iter()
-        .filter(|(k, _)| k != "User-Agent" && k != "Host")
-    {
+    for (k, v) in connect_header_lines(extra, auth) {
         req.extend_from_slice(k.as_bytes());
         req.extend_from_slice(b": ");
-        req.extend_from_slice(v.as_bytes());
+        req.extend_from_slice(v);
         req.extend_from_slice(b"\r\n");
     }
     req.extend_from_slice(b"\r\n");
@@ -976,6 +1079,26 @@ pub(crate) async fn connect_tunnel(
         ));
     }
     Ok(())
+}
+
+/// The CONNECT header lines after Host and User-Agent, sorted by name as
+/// Go's `Header.Write` does; the credentials replace a configured
+/// `Proxy-Authorization` (Go's `Header.Set`).
+fn connect_header_lines<'a>(
+    extra: &'a [ConnectHeader],
+    auth: Option<&'a str>,
+) -> Vec<(&'a str, &'a [u8])> {
+    let mut lines: Vec<(&str, &[u8])> = extra
+        .iter()
+        .filter(|(k, _)| k != "User-Agent" && k != "Host")
+        .filter(|(k, _)| auth.is_none() || k != "Proxy-Authorization")
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
+    if let Some(a) = auth {
+        lines.push(("Proxy-Authorization", a.as_bytes()));
+    }
+    lines.sort_by(|a, b| a.0.cmp(b.0));
+    lines
 }
 
 /// Counts the (decompressed) body, keeps it only when a regex needs it, and

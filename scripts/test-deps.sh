@@ -16,6 +16,7 @@ APT_PACKAGES=(
   dnsmasq-base                    # a real DNS server for the dns prober tests
   nftables iptables               # netfilter collector tests
   iproute2 util-linux             # ip netns / unshare
+  systemd                         # systemd-analyze, systemd-socket-activate (not started)
   python3-venv python3-pip        # snmpsim
   gzip curl ca-certificates
 )

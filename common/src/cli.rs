@@ -56,6 +56,11 @@ pub struct WebArgs {
         long = "web.disable-exporter-metrics"
     )]
     pub disable_exporter_metrics: bool,
+
+    /// Use systemd socket activation listeners instead of port listeners
+    /// (Linux only); --web.listen-address is then ignored.
+    #[arg(id = "web.systemd-socket", long = "web.systemd-socket")]
+    pub systemd_socket: bool,
 }
 
 /// `--log.*` flags.

@@ -209,6 +209,8 @@ pub enum ServeError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("--web.systemd-socket: {0}")]
+    SystemdSocket(String),
 }
 
 #[derive(Debug)]
@@ -259,8 +261,16 @@ impl<E: Exporter> Server<E> {
             args.listen_address.clone()
         };
         let mut listeners = Vec::new();
-        for a in &addrs {
-            listeners.push(bind_one(a, &spec).await?);
+        if args.systemd_socket {
+            for l in crate::sys::systemd_listeners().map_err(ServeError::SystemdSocket)? {
+                listeners.push(TcpListener::from_std(l).map_err(|e| {
+                    ServeError::SystemdSocket(format!("socket activation listener: {e}"))
+                })?);
+            }
+        } else {
+            for a in &addrs {
+                listeners.push(bind_one(a, &spec).await?);
+            }
         }
         let limiter = (args.max_requests > 0).then(|| Arc::new(Semaphore::new(args.max_requests)));
         Ok(Server {

@@ -75,6 +75,7 @@ fn args(web_config: Option<&Path>, max_requests: usize, openmetrics: bool) -> We
         max_requests,
         enable_openmetrics: openmetrics,
         disable_exporter_metrics: false,
+        systemd_socket: false,
     }
 }
 

@@ -65,39 +65,50 @@ fn read_request<R: BufRead>(r: &mut R) -> Option<Seen> {
     Some(seen)
 }
 
+/// Accepts on 127.0.0.1, reads each connection's first request head and
+/// body, records it, and hands it with the connection to `handle`.
+fn recorded_listener<F>(read_timeout: Duration, handle: F) -> (u16, Log)
+where
+    F: Fn(Seen, BufReader<TcpStream>, TcpStream) + Send + Sync + 'static,
+{
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let log: Log = Arc::default();
+    let log2 = Arc::clone(&log);
+    let handle = Arc::new(handle);
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let (log, handle) = (Arc::clone(&log2), Arc::clone(&handle));
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(read_timeout));
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let Some(seen) = read_request(&mut r) else {
+                    return;
+                };
+                log.lock().unwrap().push(seen.clone());
+                handle(seen, r, s);
+            });
+        }
+    });
+    (port, log)
+}
+
 /// An HTTP/1.1 server on 127.0.0.1 answering each request with `answer`;
 /// `None` keeps the connection open without an answer (for 10 s).
 fn server<F>(answer: F) -> (u16, Log)
 where
     F: Fn(&Seen) -> Option<Vec<u8>> + Send + Sync + 'static,
 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let log: Log = Arc::default();
-    let log2 = Arc::clone(&log);
-    let answer = Arc::new(answer);
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let (log, answer) = (Arc::clone(&log2), Arc::clone(&answer));
-            std::thread::spawn(move || {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                let Some(seen) = read_request(&mut r) else {
-                    return;
-                };
-                log.lock().unwrap().push(seen.clone());
-                let mut w = s;
-                match answer(&seen) {
-                    Some(resp) => {
-                        let _ = w.write_all(&resp);
-                        let _ = w.flush();
-                    }
-                    None => std::thread::sleep(Duration::from_secs(10)),
-                }
-            });
-        }
-    });
-    (port, log)
+    recorded_listener(
+        Duration::from_secs(10),
+        move |seen, _, mut w| match answer(&seen) {
+            Some(resp) => {
+                let _ = w.write_all(&resp);
+                let _ = w.flush();
+            }
+            None => std::thread::sleep(Duration::from_secs(10)),
+        },
+    )
 }
 
 fn response(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
@@ -505,73 +516,54 @@ fn oauth2_matches_go() {
 /// `names` are dialled at the address given (names the exporters cannot
 /// resolve themselves).
 fn recording_proxy(names: &[(&str, &str)]) -> (u16, Log) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let log: Log = Arc::default();
-    let log2 = Arc::clone(&log);
-    let names: Arc<Vec<(String, String)>> = Arc::new(
-        names
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect(),
-    );
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let (log, names) = (Arc::clone(&log2), Arc::clone(&names));
-            std::thread::spawn(move || {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                let Some(seen) = read_request(&mut r) else {
-                    return;
-                };
-                log.lock().unwrap().push(seen.clone());
-                let mut parts = seen.line.split_whitespace();
-                let method = parts.next().unwrap_or("").to_owned();
-                let target = parts.next().unwrap_or("").to_owned();
-                let dial = |authority: &str| {
-                    let (h, p) = authority.rsplit_once(':').unwrap_or((authority, "80"));
-                    let h = names
-                        .iter()
-                        .find(|(n, _)| n == h)
-                        .map_or(h, |(_, a)| a.as_str());
-                    TcpStream::connect(format!("{h}:{p}"))
-                };
-                let mut client = s;
-                if method != "CONNECT" {
-                    let rest = target.strip_prefix("http://").unwrap_or("");
-                    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-                    let Ok(mut up) = dial(authority) else {
-                        let _ = client
-                            .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
-                        return;
-                    };
-                    let mut req = format!("{method} {path} HTTP/1.1\r\n");
-                    for (k, v) in &seen.headers {
-                        req.push_str(&format!("{k}: {v}\r\n"));
-                    }
-                    req.push_str("\r\n");
-                    req.push_str(&seen.body);
-                    let _ = up.write_all(req.as_bytes());
-                    let _ = std::io::copy(&mut up, &mut client);
-                    return;
-                }
-                let Ok(up) = dial(&target) else {
-                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
-                    return;
-                };
-                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-                let mut up_r = up.try_clone().unwrap();
-                let mut cl_w = client.try_clone().unwrap();
-                let t = std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut up_r, &mut cl_w);
-                });
-                let mut up_w = up;
-                let _ = std::io::copy(&mut r, &mut up_w);
-                let _ = t.join();
-            });
+    let names: Vec<(String, String)> = names
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+    recorded_listener(Duration::from_secs(5), move |seen, mut r, s| {
+        let mut parts = seen.line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_owned();
+        let target = parts.next().unwrap_or("").to_owned();
+        let dial = |authority: &str| {
+            let (h, p) = authority.rsplit_once(':').unwrap_or((authority, "80"));
+            let h = names
+                .iter()
+                .find(|(n, _)| n == h)
+                .map_or(h, |(_, a)| a.as_str());
+            TcpStream::connect(format!("{h}:{p}"))
+        };
+        let mut client = s;
+        if method != "CONNECT" {
+            let rest = target.strip_prefix("http://").unwrap_or("");
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let Ok(mut up) = dial(authority) else {
+                let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                return;
+            };
+            let mut req = format!("{method} {path} HTTP/1.1\r\n");
+            for (k, v) in &seen.headers {
+                req.push_str(&format!("{k}: {v}\r\n"));
+            }
+            req.push_str("\r\n");
+            req.push_str(&seen.body);
+            let _ = up.write_all(req.as_bytes());
+            let _ = std::io::copy(&mut up, &mut client);
+            return;
         }
-    });
-    (port, log)
+        let Ok(up) = dial(&target) else {
+            let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+            return;
+        };
+        let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+        let mut up_r = up.try_clone().unwrap();
+        let mut cl_w = client.try_clone().unwrap();
+        let t = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut up_r, &mut cl_w);
+        });
+        let mut up_w = up;
+        let _ = std::io::copy(&mut r, &mut up_w);
+        let _ = t.join();
+    })
 }
 
 fn connect_proxy() -> (u16, Log) {

@@ -666,6 +666,21 @@ fn proxy_sees(go: &Proc, ours: &Proc, log: &Log, module: &str, target: &str) -> 
     (out.pop().unwrap(), ours)
 }
 
+/// Probes each (module, target) with both exporters through the recording
+/// proxy: the proxy must see the same requests, the samples must match.
+fn same_through_proxy(go: &Proc, ours: &Proc, log: &Log, cases: &[(&str, &String)]) {
+    let mut diffs = Vec::new();
+    for (m, t) in cases {
+        let (g, o) = proxy_sees(go, ours, log, m, t);
+        assert_eq!(
+            o, g,
+            "{m} {t}: what the proxy got from Vigie (left) and Go (right)"
+        );
+        diffs.push(compare(go, ours, m, t, &[]));
+    }
+    assert_same(diffs);
+}
+
 #[test]
 fn proxy_url_credentials_match_go() {
     let dir = testkit::scratch_dir("http-proxy-auth");
@@ -744,23 +759,19 @@ fn proxy_url_credentials_match_go() {
 
     let Some(go) = &go else { return };
     assert_eq!(proxy_lines(go), shown);
-    let mut diffs = Vec::new();
-    for (m, t) in [
-        ("auth", &plain_t),
-        ("auth", &https_t),
-        ("auth_headers", &https_t),
-        ("auth_headers", &plain_t),
-        ("user_only", &https_t),
-        ("user_only", &plain_t),
-    ] {
-        let (g, o) = proxy_sees(go, &ours, &log, m, t);
-        assert_eq!(
-            o, g,
-            "{m} {t}: what the proxy got from Vigie (left) and Go (right)"
-        );
-        diffs.push(compare(go, &ours, m, t, &[]));
-    }
-    assert_same(diffs);
+    same_through_proxy(
+        go,
+        &ours,
+        &log,
+        &[
+            ("auth", &plain_t),
+            ("auth", &https_t),
+            ("auth_headers", &https_t),
+            ("auth_headers", &plain_t),
+            ("user_only", &https_t),
+            ("user_only", &plain_t),
+        ],
+    );
 }
 
 /// A name only the test proxy knows (`.invalid` never resolves).
@@ -842,32 +853,28 @@ fn skip_resolve_phase_with_proxy_matches_go() {
     assert!(body.contains("probe_ip_protocol"), "{body}");
 
     let Some(go) = &go else { return };
-    let mut diffs = Vec::new();
-    for (m, t) in [
-        ("skip", &local),
-        ("skip", &local_tls),
-        ("skip", &hidden),
-        ("skip", &hidden_tls),
-        ("skip", &hidden_redirect),
-        ("skip_auth", &local),
-        ("skip_auth", &hidden_tls),
-        ("resolve", &local),
-        ("resolve", &local_tls),
-        ("resolve", &hidden),
-        // The Referer of the second request names the IP the prober dialled.
-        ("resolve", &local_redirect),
-        ("skip", &local_redirect),
-        ("skip_no_proxy", &local),
-        ("skip_no_proxy", &hidden),
-    ] {
-        let (g, o) = proxy_sees(go, &ours, &log, m, t);
-        assert_eq!(
-            o, g,
-            "{m} {t}: what the proxy got from Vigie (left) and Go (right)"
-        );
-        diffs.push(compare(go, &ours, m, t, &[]));
-    }
-    assert_same(diffs);
+    same_through_proxy(
+        go,
+        &ours,
+        &log,
+        &[
+            ("skip", &local),
+            ("skip", &local_tls),
+            ("skip", &hidden),
+            ("skip", &hidden_tls),
+            ("skip", &hidden_redirect),
+            ("skip_auth", &local),
+            ("skip_auth", &hidden_tls),
+            ("resolve", &local),
+            ("resolve", &local_tls),
+            ("resolve", &hidden),
+            // The Referer of the second request names the IP the prober dialled.
+            ("resolve", &local_redirect),
+            ("skip", &local_redirect),
+            ("skip_no_proxy", &local),
+            ("skip_no_proxy", &hidden),
+        ],
+    );
 }
 
 /// `--config.check` on both binaries: whether the config loads.

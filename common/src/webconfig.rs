@@ -45,8 +45,10 @@ pub struct TlsServerConfig {
     pub client_ca_file: Option<PathBuf>,
     #[serde(default)]
     pub client_ca: Option<String>,
+    /// `None` and `Some(vec![])` differ: as in the toolkit, an empty list
+    /// still installs the check, and then no certificate matches.
     #[serde(default)]
-    pub client_allowed_sans: Vec<String>,
+    pub client_allowed_sans: Option<Vec<String>>,
     #[serde(default)]
     pub min_version: Option<String>,
     #[serde(default)]
@@ -494,12 +496,6 @@ fn build_tls(
         }
         prov.kx_groups = groups;
     }
-    if !t.client_allowed_sans.is_empty() {
-        return Err(ConfigError::invalid(
-            path,
-            "tls_server_config.client_allowed_sans is not supported by Vigie yet; restrict clients with client_ca_file",
-        ));
-    }
     let prov = Arc::new(prov);
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&prov))
         .with_protocol_versions(&versions)
@@ -569,6 +565,28 @@ fn build_tls(
             return Err(ConfigError::invalid(
                 path,
                 format!("tls_server_config: invalid client_auth_type {other:?} (NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert)"),
+            ))
+        }
+    };
+    let verifier = match (&t.client_allowed_sans, verifier) {
+        (None, v) => v,
+        (Some(allowed), Some(inner))
+            if matches!(
+                auth_type,
+                "RequireAnyClientCert" | "RequireClientCert" | "RequireAndVerifyClientCert"
+            ) =>
+        {
+            Some(Arc::new(AllowedSans {
+                inner,
+                allowed: allowed.clone(),
+            }) as Arc<dyn rustls::server::danger::ClientCertVerifier>)
+        }
+        // With NoClientCert the list would be silently ignored, and the optional
+        // types let a client in with no certificate at all: nothing to match.
+        (Some(_), _) => {
+            return Err(ConfigError::invalid(
+                path,
+                format!("tls_server_config.client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert, not {}", if auth_type.is_empty() { "NoClientCert" } else { auth_type }),
             ))
         }
     };
@@ -653,6 +671,147 @@ impl rustls::server::danger::ClientCertVerifier for AnyClientCert {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// Why a client certificate failed `client_allowed_sans`.
+#[derive(Debug, thiserror::Error)]
+pub enum SanError {
+    #[error("cannot parse the client certificate: {0}")]
+    Malformed(String),
+    #[error("client certificate SANs [{}] match none of tls_server_config.client_allowed_sans [{}]", .found.join(", "), .allowed.join(", "))]
+    NotAllowed {
+        found: Vec<String>,
+        allowed: Vec<String>,
+    },
+}
+
+/// The SANs of a DER certificate the toolkit compares, as Go's crypto/x509
+/// spells them: DNS names, e-mail addresses, IP addresses, URIs.
+pub fn certificate_sans(der: &[u8]) -> Result<Vec<String>, SanError> {
+    use x509_parser::extensions::GeneralName;
+    let (rest, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| SanError::Malformed(e.to_string()))?;
+    // Go's x509.ParseCertificate refuses trailing bytes too.
+    if !rest.is_empty() {
+        return Err(SanError::Malformed(format!(
+            "{} trailing bytes after the certificate",
+            rest.len()
+        )));
+    }
+    let Some(ext) = cert
+        .subject_alternative_name()
+        .map_err(|e| SanError::Malformed(format!("subjectAltName: {e}")))?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for name in &ext.value.general_names {
+        match name {
+            GeneralName::DNSName(s) | GeneralName::RFC822Name(s) | GeneralName::URI(s) => {
+                out.push((*s).to_owned())
+            }
+            GeneralName::IPAddress(raw) => out.push(go_ip_string(raw)?),
+            // Go does not match other name types (nor the subject CN).
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Go's net.IP.String(): IPv4-mapped IPv6 addresses print as IPv4.
+fn go_ip_string(raw: &[u8]) -> Result<String, SanError> {
+    if let Ok(v4) = <[u8; 4]>::try_from(raw) {
+        return Ok(std::net::Ipv4Addr::from(v4).to_string());
+    }
+    if let Ok(v6) = <[u8; 16]>::try_from(raw) {
+        let v6 = std::net::Ipv6Addr::from(v6);
+        return Ok(match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        });
+    }
+    // Go's x509 rejects the whole certificate for this.
+    Err(SanError::Malformed(format!(
+        "IP address SAN of length {}",
+        raw.len()
+    )))
+}
+
+/// Exact, case-sensitive comparison of the leaf certificate's SANs, as the
+/// toolkit does: one match is enough.
+pub fn check_allowed_sans(der: &[u8], allowed: &[String]) -> Result<(), SanError> {
+    let found = certificate_sans(der)?;
+    if found.iter().any(|s| allowed.contains(s)) {
+        Ok(())
+    } else {
+        Err(SanError::NotAllowed {
+            found,
+            allowed: allowed.to_vec(),
+        })
+    }
+}
+
+/// `client_allowed_sans`: the chain is checked first by the verifier for the
+/// configured `client_auth_type`, then the leaf's SANs against the list.
+#[derive(Debug)]
+struct AllowedSans {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    allowed: Vec<String>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for AllowedSans {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        match check_allowed_sans(end_entity.as_ref(), &self.allowed) {
+            Ok(()) => Ok(verified),
+            Err(e) => {
+                // Handshake errors are only logged at debug level by the
+                // server; a refused client deserves to be visible by default.
+                tracing::warn!(err = %e, "TLS handshake refused");
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Other(rustls::OtherError(Arc::new(e))),
+                ))
+            }
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+    fn requires_raw_public_keys(&self) -> bool {
+        self.inner.requires_raw_public_keys()
     }
 }
 
@@ -774,6 +933,69 @@ mod tests {
     #[test]
     fn dummy_hash_is_valid_bcrypt() {
         assert!(bcrypt::verify("x", dummy_hash()).is_ok());
+    }
+
+    #[test]
+    fn ip_sans_print_as_go_does() {
+        assert_eq!(go_ip_string(&[10, 1, 2, 3]).unwrap(), "10.1.2.3");
+        let mapped: std::net::Ipv6Addr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(go_ip_string(&mapped.octets()).unwrap(), "10.1.2.3");
+        let v6: std::net::Ipv6Addr = "2001:0db8:0:0:0:0:0:0007".parse().unwrap();
+        assert_eq!(go_ip_string(&v6.octets()).unwrap(), "2001:db8::7");
+        assert!(matches!(
+            go_ip_string(&[1, 2, 3]),
+            Err(SanError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn malformed_certificates_are_errors() {
+        let allowed = vec!["prom.example".to_owned()];
+        for der in [&[][..], &[0x30, 0x03, 0x02, 0x01, 0x00], &[0xff; 40]] {
+            let err = check_allowed_sans(der, &allowed).unwrap_err();
+            assert!(matches!(err, SanError::Malformed(_)), "{err}");
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["prom.example".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let der = cert.der().to_vec();
+        check_allowed_sans(&der, &allowed).unwrap();
+        for cut in [1, der.len() / 2, der.len() - 1] {
+            assert!(check_allowed_sans(&der[..cut], &allowed).is_err());
+        }
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert!(matches!(
+            check_allowed_sans(&trailing, &allowed),
+            Err(SanError::Malformed(_))
+        ));
+        let err = check_allowed_sans(&der, &["other".to_owned()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "client certificate SANs [prom.example] match none of tls_server_config.client_allowed_sans [other]"
+        );
+    }
+
+    #[test]
+    fn empty_allowed_list_still_checks() {
+        let file: WebConfigFile =
+            serde_norway::from_str("tls_server_config:\n  client_allowed_sans: []\n").unwrap();
+        let t = file.tls_server_config.unwrap();
+        assert_eq!(t.client_allowed_sans, Some(Vec::new()));
+        let file: WebConfigFile =
+            serde_norway::from_str("tls_server_config:\n  client_allowed_sans:\n").unwrap();
+        assert_eq!(file.tls_server_config.unwrap().client_allowed_sans, None);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["prom.example".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        assert!(matches!(
+            check_allowed_sans(cert.der(), &[]),
+            Err(SanError::NotAllowed { .. })
+        ));
     }
 
     #[test]

@@ -574,3 +574,402 @@ async fn unsupported_tls_settings_are_clear_errors() {
     );
     vigie_common::webconfig::WebConfig::load(&web).unwrap();
 }
+
+// --- tls_server_config.client_allowed_sans ---------------------------------
+
+/// A CA that can sign client certificates with any SANs.
+struct SanCa {
+    key: rcgen::KeyPair,
+    cert: rcgen::Certificate,
+    pki: Pki,
+}
+
+fn san_ca() -> SanCa {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let pki = make_pki();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Vigie SAN test CA");
+    let cert = params.self_signed(&key).unwrap();
+    // The server keeps its make_pki certificate; clients are signed by this CA.
+    SanCa { key, cert, pki }
+}
+
+fn dns(s: &str) -> rcgen::SanType {
+    rcgen::SanType::DnsName(rcgen::Ia5String::try_from(s).unwrap())
+}
+fn email(s: &str) -> rcgen::SanType {
+    rcgen::SanType::Rfc822Name(rcgen::Ia5String::try_from(s).unwrap())
+}
+fn uri(s: &str) -> rcgen::SanType {
+    rcgen::SanType::URI(rcgen::Ia5String::try_from(s).unwrap())
+}
+fn ip(s: &str) -> rcgen::SanType {
+    rcgen::SanType::IpAddress(s.parse().unwrap())
+}
+
+/// PEM of a client certificate and key; `signer` None means self-signed.
+fn client_identity(signer: Option<&SanCa>, sans: Vec<rcgen::SanType>) -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "prom.example");
+    params.subject_alt_names = sans;
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = match signer {
+        Some(ca) => params.signed_by(&key, &ca.cert, &ca.key).unwrap(),
+        None => params.self_signed(&key).unwrap(),
+    };
+    format!("{}{}", cert.pem(), key.serialize_pem())
+}
+
+fn write_san_dir(dir: &Path, ca: &SanCa) {
+    write(&dir.join("clients-ca.pem"), &ca.cert.pem());
+    write(&dir.join("server.crt"), &ca.pki.server_cert);
+    write(&dir.join("server.key"), &ca.pki.server_key);
+}
+
+fn san_web_config(auth_type: &str, sans: &[&str]) -> String {
+    let list: Vec<String> = sans.iter().map(|s| format!("    - {s:?}\n")).collect();
+    format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: {auth_type}\n  client_ca_file: clients-ca.pem\n  client_allowed_sans:\n{}",
+        list.concat()
+    )
+}
+
+/// The status of a scrape with this client identity, or None when the
+/// server refused the TLS handshake (no HTTP response at all).
+async fn scrape_with(
+    server_ca_pem: &str,
+    addr: std::net::SocketAddr,
+    identity: &str,
+) -> Option<u16> {
+    let c = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(server_ca_pem.as_bytes()).unwrap())
+        .identity(reqwest::Identity::from_pem(identity.as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    match c
+        .get(format!("https://localhost:{}/metrics", addr.port()))
+        .send()
+        .await
+    {
+        Ok(resp) => Some(resp.status().as_u16()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_allowed_sans_require_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = san_ca();
+    write_san_dir(dir.path(), &ca);
+    let web = dir.path().join("web.yml");
+    write(
+        &web,
+        &san_web_config(
+            "RequireAndVerifyClientCert",
+            &[
+                "prom.example",
+                "10.1.2.3",
+                "2001:db8::7",
+                "prom@example.org",
+                "spiffe://example.org/prometheus",
+            ],
+        ),
+    );
+    let r = start(args(Some(&web), 40, false), false).await;
+    let server_ca = ca.pki.ca_pem.clone();
+    let other_ca = san_ca();
+
+    for (what, identity, want) in [
+        (
+            "allowed DNS SAN",
+            client_identity(Some(&ca), vec![dns("prom.example")]),
+            Some(200),
+        ),
+        (
+            "allowed DNS SAN among others",
+            client_identity(Some(&ca), vec![dns("a.example"), dns("prom.example")]),
+            Some(200),
+        ),
+        (
+            "allowed IPv4 SAN",
+            client_identity(Some(&ca), vec![ip("10.1.2.3")]),
+            Some(200),
+        ),
+        (
+            "allowed IPv6 SAN",
+            client_identity(Some(&ca), vec![ip("2001:db8:0:0:0:0:0:7")]),
+            Some(200),
+        ),
+        (
+            "IPv4-mapped IPv6 SAN compares as IPv4",
+            client_identity(Some(&ca), vec![ip("::ffff:10.1.2.3")]),
+            Some(200),
+        ),
+        (
+            "allowed e-mail SAN",
+            client_identity(Some(&ca), vec![email("prom@example.org")]),
+            Some(200),
+        ),
+        (
+            "allowed URI SAN",
+            client_identity(Some(&ca), vec![uri("spiffe://example.org/prometheus")]),
+            Some(200),
+        ),
+        (
+            "SAN not in the list",
+            client_identity(Some(&ca), vec![dns("other.example")]),
+            None,
+        ),
+        (
+            "comparison is case-sensitive",
+            client_identity(Some(&ca), vec![dns("PROM.example")]),
+            None,
+        ),
+        (
+            "no wildcard matching",
+            client_identity(Some(&ca), vec![dns("*.example")]),
+            None,
+        ),
+        (
+            "IP SAN not in the list",
+            client_identity(Some(&ca), vec![ip("10.1.2.4")]),
+            None,
+        ),
+        // Go compares the SAN strings whatever their type.
+        (
+            "a DNS SAN spelled as a listed IP",
+            client_identity(Some(&ca), vec![dns("10.1.2.3")]),
+            Some(200),
+        ),
+        // The subject CN is prom.example in every certificate here: not a SAN.
+        (
+            "no SAN at all (CN is not consulted)",
+            client_identity(Some(&ca), vec![]),
+            None,
+        ),
+        (
+            "allowed SAN from an untrusted CA",
+            client_identity(Some(&other_ca), vec![dns("prom.example")]),
+            None,
+        ),
+        (
+            "allowed SAN, self-signed",
+            client_identity(None, vec![dns("prom.example")]),
+            None,
+        ),
+    ] {
+        assert_eq!(
+            scrape_with(&server_ca, r.addr, &identity).await,
+            want,
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_allowed_sans_require_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = san_ca();
+    write_san_dir(dir.path(), &ca);
+    let web = dir.path().join("web.yml");
+    // As in Go, RequireAnyClientCert checks no chain: the SAN is the only gate.
+    write(
+        &web,
+        &san_web_config("RequireAnyClientCert", &["prom.example"])
+            .replace("  client_ca_file: clients-ca.pem\n", ""),
+    );
+    let r = start(args(Some(&web), 40, false), false).await;
+    let server_ca = ca.pki.ca_pem.clone();
+    assert_eq!(
+        scrape_with(
+            &server_ca,
+            r.addr,
+            &client_identity(None, vec![dns("prom.example")])
+        )
+        .await,
+        Some(200)
+    );
+    assert_eq!(
+        scrape_with(
+            &server_ca,
+            r.addr,
+            &client_identity(None, vec![dns("other.example")])
+        )
+        .await,
+        None
+    );
+
+    // A leaf that is not a certificate at all fails the handshake; the server
+    // goes on serving.
+    for garbage in [vec![0x30, 0x03, 0x02, 0x01, 0x00], vec![0xff; 40], {
+        let id = client_identity(None, vec![dns("prom.example")]);
+        let der = rustls_pemfile::certs(&mut id.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        der[..der.len() / 2].to_vec()
+    }] {
+        assert!(!raw_tls_scrape(&server_ca, r.addr, garbage).await);
+    }
+    assert_eq!(
+        scrape_with(
+            &server_ca,
+            r.addr,
+            &client_identity(None, vec![dns("prom.example")])
+        )
+        .await,
+        Some(200)
+    );
+}
+
+/// Sends `leaf` as the client certificate (signing with an unrelated key) and
+/// reports whether an HTTP response came back.
+async fn raw_tls_scrape(server_ca_pem: &str, addr: std::net::SocketAddr, leaf: Vec<u8>) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    #[derive(Debug)]
+    struct Fixed(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::client::ResolvesClientCert for Fixed {
+        fn resolve(
+            &self,
+            _: &[&[u8]],
+            _: &[rustls::SignatureScheme],
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(Arc::clone(&self.0))
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    let key_der = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key_der).unwrap();
+    let certified =
+        rustls::sign::CertifiedKey::new(vec![rustls_pki_types::CertificateDer::from(leaf)], signer);
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut server_ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_cert_resolver(Arc::new(Fixed(Arc::new(certified))));
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let Ok(mut tls) = connector.connect(name, tcp).await else {
+        return false;
+    };
+    if tls
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut buf)).await;
+    buf.starts_with(b"HTTP/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_allowed_sans_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = san_ca();
+    write_san_dir(dir.path(), &ca);
+    let web = dir.path().join("web.yml");
+    for auth in ["RequestClientCert", "VerifyClientCertIfGiven"] {
+        write(&web, &san_web_config(auth, &["prom.example"]));
+        let err = vigie_common::webconfig::WebConfig::load(&web)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert")
+                && err.contains(auth),
+            "{auth}: {err}"
+        );
+    }
+    // Without client_auth_type the list would be silently ignored: refused too.
+    write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_allowed_sans: [prom.example]\n",
+    );
+    let err = vigie_common::webconfig::WebConfig::load(&web)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("client_allowed_sans") && err.contains("NoClientCert"),
+        "{err}"
+    );
+    // The legacy RequireClientCert spelling is RequireAnyClientCert.
+    write(
+        &web,
+        &san_web_config("RequireClientCert", &["prom.example"]),
+    );
+    vigie_common::webconfig::WebConfig::load(&web).unwrap();
+    write(
+        &web,
+        &san_web_config("RequireAndVerifyClientCert", &["prom.example"]),
+    );
+    vigie_common::webconfig::WebConfig::load(&web).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_allowed_sans_follow_web_config_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = san_ca();
+    write_san_dir(dir.path(), &ca);
+    let web = dir.path().join("web.yml");
+    write(
+        &web,
+        &san_web_config("RequireAndVerifyClientCert", &["a.example"]),
+    );
+    let r = start(args(Some(&web), 40, false), false).await;
+    let server_ca = ca.pki.ca_pem.clone();
+    let a = client_identity(Some(&ca), vec![dns("a.example")]);
+    let b = client_identity(Some(&ca), vec![dns("bb.example")]);
+    assert_eq!(scrape_with(&server_ca, r.addr, &a).await, Some(200));
+    assert_eq!(scrape_with(&server_ca, r.addr, &b).await, None);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    write(
+        &web,
+        &san_web_config("RequireAndVerifyClientCert", &["bb.example"]),
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _ = scrape_with(&server_ca, r.addr, &b).await; // triggers the re-read
+    assert_eq!(scrape_with(&server_ca, r.addr, &a).await, None);
+    assert_eq!(scrape_with(&server_ca, r.addr, &b).await, Some(200));
+
+    // A bad new file (the list with an optional client certificate) keeps the last good one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    write(
+        &web,
+        &san_web_config("VerifyClientCertIfGiven", &["a.example"]),
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _ = scrape_with(&server_ca, r.addr, &b).await;
+    assert_eq!(scrape_with(&server_ca, r.addr, &b).await, Some(200));
+    assert_eq!(scrape_with(&server_ca, r.addr, &a).await, None);
+
+    // Removing the key lets every client of the CA in again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: clients-ca.pem\n",
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _ = scrape_with(&server_ca, r.addr, &b).await;
+    assert_eq!(scrape_with(&server_ca, r.addr, &a).await, Some(200));
+}

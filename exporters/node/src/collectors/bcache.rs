@@ -6,7 +6,7 @@ use std::path::Path;
 use clap::{Arg, ArgAction};
 use vigie_common::{MetricSet, MetricType};
 
-use super::{read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{numbered_entries, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
 
 pub fn spec() -> Spec {
     Spec {
@@ -127,23 +127,6 @@ fn priority(path: &Path) -> Result<(f64, f64), CollectError> {
     Ok((unused, metadata))
 }
 
-fn numbered(dir: &Path, prefix: &str) -> Vec<(String, std::path::PathBuf)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<_> = rd
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_owned();
-            let n = name.strip_prefix(prefix)?;
-            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| (name.clone(), e.path()))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 /// One sample to write once the whole set parsed (a bad file yields no
 /// partial output, as in Go).
 struct Sample {
@@ -182,7 +165,8 @@ impl Bcache {
                 value: value(&dir.join(file))? * scale,
             });
         }
-        for (bdev, bdir) in numbered(dir, "bdev") {
+        for (n, bdir) in numbered_entries(dir, "bdev") {
+            let bdev = format!("bdev{n}");
             let l = || {
                 vec![
                     ("backing_device".to_owned(), bdev.clone()),
@@ -252,7 +236,8 @@ impl Bcache {
                 });
             }
         }
-        for (cache, cdir) in numbered(dir, "cache") {
+        for (n, cdir) in numbered_entries(dir, "cache") {
+            let cache = format!("cache{n}");
             let l = || {
                 vec![
                     ("cache_device".to_owned(), cache.clone()),

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use vigie_common::MetricSet;
 
-use super::{no_args, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{
+    no_args, numbered_entries, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec,
+};
 
 pub fn spec() -> Spec {
     Spec {
@@ -18,12 +20,6 @@ pub fn spec() -> Spec {
 
 struct Edac;
 
-/// `mc12` → `12`, `csrow3` → `3`; `None` for other names.
-fn numbered<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
-    let n = name.strip_prefix(prefix)?;
-    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(n)
-}
-
 fn read_count(path: &Path) -> Result<f64, CollectError> {
     let s = read_attr(path)?;
     s.parse::<u64>()
@@ -31,26 +27,9 @@ fn read_count(path: &Path) -> Result<f64, CollectError> {
         .map_err(|_| CollectError::parse(path, 1, format!("not a count: {s:?}")))
 }
 
-/// Entries of `dir` named `<prefix><digits>`, sorted, with their number.
-fn numbered_dirs(dir: &Path, prefix: &str) -> Vec<(String, std::path::PathBuf)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<_> = rd
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_owned();
-            let n = numbered(&name, prefix)?.to_owned();
-            Some((n, e.path()))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 impl Collector for Edac {
     fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
-        for (mc, dir) in numbered_dirs(&ctx.roots.sys("devices/system/edac/mc"), "mc") {
+        for (mc, dir) in numbered_entries(&ctx.roots.sys("devices/system/edac/mc"), "mc") {
             let ce = read_count(&dir.join("ce_count"))?;
             out.counter(
                 "node_edac_correctable_errors_total",
@@ -69,7 +48,7 @@ impl Collector for Edac {
             csrow(out, &mc, "unknown", true, ce);
             let ue = read_count(&dir.join("ue_noinfo_count"))?;
             csrow(out, &mc, "unknown", false, ue);
-            for (row, rdir) in numbered_dirs(&dir, "csrow") {
+            for (row, rdir) in numbered_entries(&dir, "csrow") {
                 let ce = read_count(&rdir.join("ce_count"))?;
                 csrow(out, &mc, &row, true, ce);
                 let ue = read_count(&rdir.join("ue_count"))?;
@@ -97,13 +76,14 @@ fn csrow(out: &mut MetricSet, mc: &str, row: &str, correctable: bool, v: f64) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::number_suffix;
     use super::*;
 
     #[test]
     fn names_and_counts() {
-        assert_eq!(numbered("mc0", "mc"), Some("0"));
-        assert_eq!(numbered("mc", "mc"), None);
-        assert_eq!(numbered("mcx", "mc"), None);
+        assert_eq!(number_suffix("mc0", "mc"), Some("0"));
+        assert_eq!(number_suffix("mc", "mc"), None);
+        assert_eq!(number_suffix("mcx", "mc"), None);
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("ce_count");
         std::fs::write(&p, "garbage\n").unwrap();

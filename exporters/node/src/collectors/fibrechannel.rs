@@ -5,7 +5,9 @@ use std::path::Path;
 
 use vigie_common::{MetricSet, MetricType};
 
-use super::{no_args, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{
+    class_entries, no_args, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec,
+};
 
 pub fn spec() -> Spec {
     Spec {
@@ -120,15 +122,7 @@ fn stat(dir: &Path, file: &str) -> Result<Option<f64>, CollectError> {
 impl Collector for FibreChannel {
     fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
         let base = ctx.roots.sys("class/fc_host");
-        let rd = std::fs::read_dir(&base).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                CollectError::NoData
-            } else {
-                CollectError::io(&base, e)
-            }
-        })?;
-        let mut hosts: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
-        hosts.sort();
+        let hosts = class_entries(&base)?;
         for h in hosts {
             let host = h.to_string_lossy().into_owned();
             let dir = base.join(&h);

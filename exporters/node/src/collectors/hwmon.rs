@@ -11,7 +11,9 @@ use std::path::Path;
 
 use vigie_common::{MetricSet, MetricType};
 
-use super::{no_args, read_file, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{
+    class_entries, no_args, read_file, BuildCtx, CollectError, Collector, ScrapeCtx, Spec,
+};
 
 pub fn spec() -> Spec {
     Spec {
@@ -320,15 +322,7 @@ impl Hwmon {
 impl Collector for Hwmon {
     fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
         let base = ctx.roots.sys("class/hwmon");
-        let rd = std::fs::read_dir(&base).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                CollectError::NoData
-            } else {
-                CollectError::io(&base, e)
-            }
-        })?;
-        let mut dirs: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-        dirs.sort();
+        let dirs = class_entries(&base)?.into_iter().map(|n| base.join(n));
         for dir in dirs {
             // Entries are symlinks into /sys/devices; follow them.
             if std::fs::metadata(&dir).is_ok_and(|m| m.is_dir()) {

@@ -280,6 +280,45 @@ pub fn read_sysfs(path: &Path) -> Result<String, CollectError> {
     Ok(String::from_utf8_lossy(&buf[..n]).trim().to_owned())
 }
 
+/// The sorted entry names of a sysfs class directory (`class/hwmon`, ...):
+/// a missing directory means the hardware is absent (NoData).
+pub fn class_entries(base: &Path) -> Result<Vec<std::ffi::OsString>, CollectError> {
+    let rd = std::fs::read_dir(base).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            CollectError::NoData
+        } else {
+            CollectError::io(base, e)
+        }
+    })?;
+    let mut names: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
+    names.sort();
+    Ok(names)
+}
+
+/// `mc12` → `12`, `csrow3` → `3`; `None` for other names.
+pub fn number_suffix<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+    let n = name.strip_prefix(prefix)?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(n)
+}
+
+/// Entries of `dir` named `<prefix><digits>`, sorted, with their number;
+/// none when `dir` cannot be read.
+pub fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<_> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let n = number_suffix(name.to_str()?, prefix)?.to_owned();
+            Some((n, e.path()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// Reads a one-line sysfs attribute, trimmed.
 pub fn read_attr(path: &Path) -> Result<String, CollectError> {
     let b = read_bytes(path, 256)?;

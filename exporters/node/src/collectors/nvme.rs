@@ -2,7 +2,9 @@
 
 use vigie_common::{MetricSet, MetricType};
 
-use super::{no_args, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{
+    class_entries, no_args, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec,
+};
 
 pub fn spec() -> Spec {
     Spec {
@@ -18,15 +20,7 @@ struct Nvme;
 impl Collector for Nvme {
     fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
         let base = ctx.roots.sys("class/nvme");
-        let rd = std::fs::read_dir(&base).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                CollectError::NoData
-            } else {
-                CollectError::io(&base, e)
-            }
-        })?;
-        let mut devs: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
-        devs.sort();
+        let devs = class_entries(&base)?;
         for d in devs {
             let dir = base.join(&d);
             let serial = read_attr(&dir.join("serial"))?;

@@ -7,7 +7,7 @@ use clap::Arg;
 use regex::Regex;
 use vigie_common::{MetricSet, MetricType};
 
-use super::{BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{class_entries, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
 
 pub fn spec() -> Spec {
     Spec {
@@ -134,18 +134,9 @@ fn read_attrs(dir: &std::path::Path) -> Result<HashMap<String, String>, CollectE
 impl Collector for PowerSupplyClass {
     fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
         let base = ctx.roots.sys("class/power_supply");
-        let rd = std::fs::read_dir(&base).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                CollectError::NoData
-            } else {
-                CollectError::io(&base, e)
-            }
-        })?;
-        let mut supplies: Vec<String> = rd
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .collect();
-        supplies.sort();
+        let supplies = class_entries(&base)?
+            .into_iter()
+            .filter_map(|n| n.into_string().ok());
         for name in supplies {
             if self.ignored.is_match(&name) {
                 continue;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use clap::{Arg, ArgAction};
 use vigie_common::MetricSet;
 
-use super::{read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{class_entries, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
 
 pub fn spec() -> Spec {
     Spec {
@@ -51,15 +51,7 @@ fn index_and_name(seen: &mut HashMap<String, u32>, name: &str) -> (String, Strin
 impl Collector for Rapl {
     fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
         let base = ctx.roots.sys("class/powercap");
-        let rd = std::fs::read_dir(&base).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                CollectError::NoData
-            } else {
-                CollectError::io(&base, e)
-            }
-        })?;
-        let mut dirs: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
-        dirs.sort();
+        let dirs = class_entries(&base)?;
         let mut seen = HashMap::new();
         for d in dirs {
             let dir = base.join(&d);

@@ -6,7 +6,7 @@ use clap::Arg;
 use regex::Regex;
 use vigie_common::MetricSet;
 
-use super::{read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{class_entries, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
 
 pub fn spec() -> Spec {
     Spec {
@@ -68,19 +68,10 @@ fn read_u64(path: &Path) -> Result<u64, CollectError> {
 impl Collector for TapeStats {
     fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
         let base = ctx.roots.sys("class/scsi_tape");
-        let rd = std::fs::read_dir(&base).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                CollectError::NoData
-            } else {
-                CollectError::io(&base, e)
-            }
-        })?;
-        let mut devs: Vec<String> = rd
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|n| is_drive(n))
-            .collect();
-        devs.sort();
+        let devs = class_entries(&base)?
+            .into_iter()
+            .filter_map(|n| n.into_string().ok())
+            .filter(|n| is_drive(n));
         for dev in devs {
             if self.ignored.is_match(&dev) {
                 continue;

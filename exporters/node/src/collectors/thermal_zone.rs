@@ -5,7 +5,9 @@ use std::path::Path;
 
 use vigie_common::MetricSet;
 
-use super::{no_args, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec};
+use super::{
+    no_args, numbered_entries, read_attr, BuildCtx, CollectError, Collector, ScrapeCtx, Spec,
+};
 
 pub fn spec() -> Spec {
     Spec {
@@ -24,28 +26,10 @@ fn read_i64(path: &Path) -> Result<i64, CollectError> {
         .map_err(|_| CollectError::parse(path, 1, format!("not an integer: {s:?}")))
 }
 
-/// Entries `<prefix><number>` of `dir`, sorted by name, with the number.
-fn numbered(dir: &Path, prefix: &str) -> Vec<(String, std::path::PathBuf)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<_> = rd
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_owned();
-            let n = name.strip_prefix(prefix)?;
-            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| (n.to_owned(), e.path()))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 impl Collector for ThermalZone {
     fn update(&self, ctx: &ScrapeCtx, out: &mut MetricSet) -> Result<(), CollectError> {
         let base = ctx.roots.sys("class/thermal");
-        for (zone, dir) in numbered(&base, "thermal_zone") {
+        for (zone, dir) in numbered_entries(&base, "thermal_zone") {
             let kind = read_attr(&dir.join("type"))?;
             let temp = read_i64(&dir.join("temp"))?;
             out.gauge(
@@ -55,7 +39,7 @@ impl Collector for ThermalZone {
                 temp as f64 / 1000.0,
             );
         }
-        for (name, dir) in numbered(&base, "cooling_device") {
+        for (name, dir) in numbered_entries(&base, "cooling_device") {
             let kind = read_attr(&dir.join("type"))?;
             let max = read_i64(&dir.join("max_state"))?;
             let cur = read_i64(&dir.join("cur_state"))?;
@@ -89,6 +73,6 @@ mod tests {
         assert!(read_i64(&p).is_err());
         std::fs::write(&p, "-44000\n").unwrap();
         assert_eq!(read_i64(&p).unwrap(), -44000);
-        assert!(numbered(&d.path().join("none"), "x").is_empty());
+        assert!(numbered_entries(&d.path().join("none"), "x").is_empty());
     }
 }
